@@ -71,9 +71,13 @@ public static class UapiProtocol
         ArgumentNullException.ThrowIfNull(state);
         var sb = new StringBuilder(256 + (state.Peers.Count * 512));
         var inv = CultureInfo.InvariantCulture;
-        if (state.PrivateKey is { } privateKey && !IsZeroKey(privateKey))
+        if (state.PrivateKey is { } privateKey)
         {
-            AppendKey(sb, "private_key", privateKey);
+            CheckKeyLength("private_key", privateKey);
+            if (!IsZeroKey(privateKey))
+            {
+                AppendKey(sb, "private_key", privateKey);
+            }
         }
 
         if (state.ListenPort != 0)
@@ -118,13 +122,17 @@ public static class UapiProtocol
     public static string FormatErrno(int errno) =>
         errno == 0 ? "errno=0\n\n" : string.Create(CultureInfo.InvariantCulture, $"errno={-Math.Abs(errno)}\n\n");
 
-    private static void AppendKey(StringBuilder sb, string name, byte[] key)
+    private static void CheckKeyLength(string name, byte[] key)
     {
         if (key.Length != UapiValues.KeyLength)
         {
             throw new ArgumentException($"{name} must be {UapiValues.KeyLength} bytes, not {key.Length}", nameof(key));
         }
+    }
 
+    private static void AppendKey(StringBuilder sb, string name, byte[] key)
+    {
+        CheckKeyLength(name, key);
         sb.Append(name).Append('=');
         UapiValues.AppendHexKey(sb, key);
         sb.Append('\n');
