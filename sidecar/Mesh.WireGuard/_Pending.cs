@@ -34,6 +34,8 @@ public sealed class AllowedIps<T> where T : class
         lock (_lock) { _entries.RemoveAll(e => e.Bits == prefixLength && e.Addr.AsSpan().SequenceEqual(Mask(address.GetAddressBytes(), prefixLength))); _entries.Add((Mask(address.GetAddressBytes(), prefixLength), prefixLength, value)); }
     }
 
+    public bool Remove(IPAddress address, int prefixLength) { lock (_lock) { return _entries.RemoveAll(e => e.Bits == prefixLength && e.Addr.AsSpan().SequenceEqual(Mask(address.GetAddressBytes(), prefixLength))) > 0; } }
+
     public void RemoveAll(T value) { lock (_lock) { _entries.RemoveAll(e => ReferenceEquals(e.Value, value)); } }
 
     public void Clear() { lock (_lock) { _entries.Clear(); } }

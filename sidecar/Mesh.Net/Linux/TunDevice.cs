@@ -164,6 +164,49 @@ public sealed unsafe class TunDevice : IDisposable
     }
 
     /// <summary>
+    /// Reads one packet if one is already queued, without waiting: returns its length, -1 when
+    /// none is ready, or 0 once disposed. Lets a reader drain a burst into one batched UDP send.
+    /// </summary>
+    public int TryRead(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty)
+        {
+            throw new ArgumentException("the read buffer is empty", nameof(buffer));
+        }
+        if (!_gate.TryEnter())
+        {
+            return 0;
+        }
+        try
+        {
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    nint n = Native.Read(_fd, p, (nuint)buffer.Length);
+                    if (n >= 0)
+                    {
+                        return (int)n;
+                    }
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EAGAIN)
+                    {
+                        return -1;
+                    }
+                    if (errno != Errno.EINTR)
+                    {
+                        throw new SystemCallException($"reading from TUN device {Name}", errno);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
+    /// <summary>
     /// Injects one IP packet. Throws <see cref="SystemCallException"/> when the kernel refuses it
     /// (EINVAL: not IPv4/IPv6; EIO: the link is down) and ObjectDisposedException after Dispose.
     /// </summary>

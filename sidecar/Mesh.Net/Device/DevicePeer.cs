@@ -1,0 +1,44 @@
+using Mesh.Net.Linux;
+using Mesh.WireGuard;
+
+namespace Mesh.Net.Device;
+
+/// <summary>
+/// The device's side of a peer: its current endpoint. Endpoints are swapped as whole immutable
+/// boxes so the data path reads them without a lock and never sees a torn value; a new box is made
+/// only when the endpoint actually changes (configuration or roaming).
+/// </summary>
+internal sealed class DevicePeer
+{
+    private EndpointBox? _endpoint;
+
+    public DevicePeer(Peer peer) => Peer = peer;
+
+    public Peer Peer { get; }
+
+    public bool HasEndpoint => Volatile.Read(ref _endpoint) is not null;
+
+    public bool TryGetEndpoint(out UdpEndpoint endpoint)
+    {
+        var box = Volatile.Read(ref _endpoint);
+        endpoint = box?.Endpoint ?? default;
+        return box is not null;
+    }
+
+    public void SetEndpoint(in UdpEndpoint endpoint) => Volatile.Write(ref _endpoint, new EndpointBox(endpoint));
+
+    /// <summary>Roaming (whitepaper §2.1): the endpoint follows the latest authenticated packet. True when it moved.</summary>
+    public bool Roam(in UdpEndpoint source)
+    {
+        var box = Volatile.Read(ref _endpoint);
+        if (box is not null && box.Endpoint == source)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _endpoint, new EndpointBox(source));
+        return true;
+    }
+
+    private sealed record EndpointBox(UdpEndpoint Endpoint);
+}

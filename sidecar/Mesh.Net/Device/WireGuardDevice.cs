@@ -1,0 +1,569 @@
+using System.Net;
+using Mesh.Net.Linux;
+using Mesh.Net.Uapi;
+using Mesh.WireGuard;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.Net.Device;
+
+/// <summary>Settings of a <see cref="WireGuardDevice"/>.</summary>
+public sealed class WireGuardDeviceOptions
+{
+    public required string InterfaceName { get; init; }
+    public int Mtu { get; init; } = 1420;
+
+    /// <summary>UDP port to listen on; 0 picks one.</summary>
+    public int ListenPort { get; init; }
+
+    public TimeProvider? Time { get; init; }
+    public IRandomSource? Random { get; init; }
+    public ILogger? Logger { get; init; }
+
+    /// <summary>
+    /// Handshake messages per second above which the device counts as under load and demands
+    /// cookies (mac2) before doing Diffie-Hellman work (whitepaper §5.3).
+    /// </summary>
+    public int UnderLoadHandshakesPerSecond { get; init; } = 256;
+
+    /// <summary>How often the timers of every peer are evaluated.</summary>
+    public TimeSpan TimerInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+}
+
+/// <summary>
+/// A userspace WireGuard interface on Linux: a TUN device and one dual-stack UDP socket around the
+/// pure <see cref="WireGuardEngine"/>. Three threads move packets: the TUN reader encrypts bursts of
+/// outbound packets and sends them with one sendmmsg; the UDP reader decrypts batches from
+/// recvmmsg and writes them to the TUN; the timer thread runs the protocol timers. Configuration
+/// comes through <see cref="Apply"/> (the UAPI <c>set</c> model, also used for wg-quick files) and is
+/// read back through <see cref="GetState"/>, so `wg show` and `wg set` work unchanged.
+/// Not here: addresses and routes of the interface (the caller sets them with <see cref="RtNetlink"/>).
+/// </summary>
+public sealed class WireGuardDevice : IUapiDevice, IDisposable
+{
+    private const int SendBatchSize = 64;
+    private const int ReceiveBatchSize = 64;
+    private const int MaxTimerMessagesPerPeer = 4;
+
+    private readonly WireGuardDeviceOptions _options;
+    private readonly ILogger _logger;
+    private readonly TunDevice _tun;
+    private readonly Lock _configLock = new();
+    private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Thread> _threads = [];
+    private BatchUdpSocket _udp;
+    private uint _fwMark;
+    private long _rxPackets;
+    private long _txPackets;
+    private long _noEndpointDrops;
+    private long _tunWriteErrors;
+    private long _handshakeWindowStart;
+    private int _handshakesInWindow;
+    private long _underLoadUntil;
+    private int _disposed;
+
+    private WireGuardDevice(WireGuardDeviceOptions options, TunDevice tun, BatchUdpSocket udp)
+    {
+        _options = options;
+        _logger = options.Logger ?? NullLogger.Instance;
+        _tun = tun;
+        _udp = udp;
+        Engine = new WireGuardEngine(options.Time, options.Random) { Mtu = options.Mtu };
+    }
+
+    public WireGuardEngine Engine { get; }
+    public string Name => _tun.Name;
+    public int InterfaceIndex => _tun.InterfaceIndex;
+    public int Mtu => _tun.Mtu;
+    public int ListenPort => Volatile.Read(ref _udp).LocalPort;
+
+    /// <summary>Creates the TUN interface (up, with its MTU) and binds the UDP port. Call <see cref="Start"/> to move packets.</summary>
+    public static WireGuardDevice Create(WireGuardDeviceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var tun = TunDevice.Create(options.InterfaceName, options.Mtu);
+        try
+        {
+            var udp = new BatchUdpSocket(options.ListenPort);
+            return new WireGuardDevice(options, tun, udp);
+        }
+        catch
+        {
+            tun.Dispose();
+            throw;
+        }
+    }
+
+    public void Start()
+    {
+        lock (_configLock)
+        {
+            if (_threads.Count > 0)
+            {
+                return;
+            }
+
+            _threads.Add(StartThread("tun", TunLoop));
+            _threads.Add(StartThread("udp", UdpLoop));
+            _threads.Add(StartThread("timers", TimerLoop));
+        }
+
+        DeviceLog.Up(_logger, Name, Mtu, ListenPort);
+    }
+
+    /// <summary>Packets and drops so far.</summary>
+    public DeviceCounters GetCounters()
+    {
+        var drops = new Dictionary<string, long>();
+        for (var i = 1; i < _drops.Length; i++)
+        {
+            var n = Interlocked.Read(ref _drops[i]);
+            if (n > 0)
+            {
+                drops[((DropReason)i).ToString()] = n;
+            }
+        }
+
+        var noEndpoint = Interlocked.Read(ref _noEndpointDrops);
+        if (noEndpoint > 0)
+        {
+            drops["NoEndpoint"] = noEndpoint;
+        }
+
+        var tunErrors = Interlocked.Read(ref _tunWriteErrors);
+        if (tunErrors > 0)
+        {
+            drops["TunWriteFailed"] = tunErrors;
+        }
+
+        return new DeviceCounters(Interlocked.Read(ref _rxPackets), Interlocked.Read(ref _txPackets), drops);
+    }
+
+    public UapiDeviceState GetState()
+    {
+        lock (_configLock)
+        {
+            var peers = new List<UapiPeerState>();
+            foreach (var peer in Engine.Peers)
+            {
+                var ns = peer.LastHandshakeUnixNanoseconds;
+                IPEndPoint? endpoint = null;
+                if (peer.Context is DevicePeer dp && dp.TryGetEndpoint(out var ep))
+                {
+                    endpoint = ep.ToIPEndPoint();
+                }
+
+                peers.Add(new UapiPeerState
+                {
+                    PublicKey = peer.PublicKey.ToArray(),
+                    PresharedKey = peer.Keys.HasPresharedKey ? peer.Keys.PresharedKey.ToArray() : null,
+                    Endpoint = endpoint,
+                    PersistentKeepaliveInterval = peer.PersistentKeepaliveInterval,
+                    LastHandshakeTimeSec = ns / 1_000_000_000,
+                    LastHandshakeTimeNsec = ns % 1_000_000_000,
+                    RxBytes = (ulong)peer.RxBytes,
+                    TxBytes = (ulong)peer.TxBytes,
+                    AllowedIps = Engine.AllowedIps.PrefixesOf(peer),
+                });
+            }
+
+            return new UapiDeviceState
+            {
+                PrivateKey = Engine.Identity?.PrivateKey.ToArray(),
+                ListenPort = ListenPort,
+                FwMark = _fwMark,
+                Peers = peers,
+            };
+        }
+    }
+
+    public void Apply(UapiSetRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        lock (_configLock)
+        {
+            if (request.PrivateKey is { } privateKey)
+            {
+                Engine.SetPrivateKey(UapiProtocol.IsZeroKey(privateKey) ? ReadOnlySpan<byte>.Empty : privateKey);
+            }
+
+            if (request.ListenPort is { } port && port != ListenPort)
+            {
+                Rebind(port);
+            }
+
+            if (request.FwMark is { } mark)
+            {
+                _fwMark = mark;
+            }
+
+            if (request.ReplacePeers)
+            {
+                foreach (var peer in Engine.Peers.ToList())
+                {
+                    Engine.RemovePeer(peer.PublicKey);
+                }
+            }
+
+            foreach (var update in request.Peers)
+            {
+                ApplyPeer(update);
+            }
+        }
+    }
+
+    private void ApplyPeer(UapiPeerUpdate update)
+    {
+        var key = new NoisePublicKey(update.PublicKey);
+        if (Engine.Identity is { } identity && key == new NoisePublicKey(identity.PublicKey))
+        {
+            return; // a device is never its own peer
+        }
+
+        if (update.Remove)
+        {
+            Engine.RemovePeer(key);
+            return;
+        }
+
+        if (!Engine.TryGetPeer(key, out var peer))
+        {
+            if (update.UpdateOnly)
+            {
+                return;
+            }
+
+            peer = Engine.AddPeer(key);
+        }
+
+        if (peer.Context is not DevicePeer devicePeer)
+        {
+            devicePeer = new DevicePeer(peer);
+            peer.Context = devicePeer;
+        }
+
+        if (update.PresharedKey is { } psk)
+        {
+            peer.Keys.SetPresharedKey(UapiProtocol.IsZeroKey(psk) ? ReadOnlySpan<byte>.Empty : psk);
+        }
+
+        if (update.Endpoint is { } endpoint)
+        {
+            devicePeer.SetEndpoint(UdpEndpoint.FromIPEndPoint(endpoint));
+        }
+
+        if (update.ReplaceAllowedIps)
+        {
+            Engine.AllowedIps.RemoveAll(peer);
+        }
+
+        foreach (var prefix in update.AllowedIps)
+        {
+            Engine.AllowedIps.Insert(prefix.BaseAddress, prefix.PrefixLength, peer);
+        }
+
+        foreach (var prefix in update.RemovedAllowedIps)
+        {
+            if (Engine.AllowedIps.PrefixesOf(peer).Contains(prefix))
+            {
+                Engine.AllowedIps.Remove(prefix.BaseAddress, prefix.PrefixLength);
+            }
+        }
+
+        if (update.PersistentKeepaliveInterval is { } interval)
+        {
+            var old = peer.PersistentKeepaliveInterval;
+            peer.PersistentKeepaliveInterval = interval;
+            if (old == 0 && interval > 0 && _threads.Count > 0)
+            {
+                // As the reference implementations do: a newly enabled keepalive goes out at once.
+                var buffer = new byte[256];
+                Send(devicePeer, peer.SendKeepalive(buffer), buffer);
+            }
+        }
+    }
+
+    private void Rebind(int port)
+    {
+        BatchUdpSocket replacement;
+        try
+        {
+            replacement = new BatchUdpSocket(port);
+        }
+        catch (SystemCallException e) when (e.Errno == Errno.EADDRINUSE)
+        {
+            throw new UapiException(UapiErrno.AddressInUse, $"UDP port {port} is in use");
+        }
+
+        var old = Interlocked.Exchange(ref _udp, replacement);
+        old.Dispose();
+        DeviceLog.PortChanged(_logger, Name, replacement.LocalPort);
+    }
+
+    private Thread StartThread(string name, Action loop)
+    {
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                loop();
+            }
+            catch (Exception e) when (!_stop.IsCancellationRequested)
+            {
+                DeviceLog.LoopFailed(_logger, name, Name, e);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"{name}:{Name}",
+        };
+        thread.Start();
+        return thread;
+    }
+
+    /// <summary>TUN → encrypt → UDP. Drains whatever the TUN has queued into one sendmmsg.</summary>
+    private void TunLoop()
+    {
+        var packet = GC.AllocateUninitializedArray<byte>(Math.Max(_tun.Mtu, 1280) + 64, pinned: true);
+        using var batch = PacketBatch.Create(SendBatchSize, Math.Max(_tun.Mtu, 1280) + 64);
+        while (!_stop.IsCancellationRequested)
+        {
+            var n = _tun.Read(packet);
+            if (n <= 0)
+            {
+                return;
+            }
+
+            var count = 0;
+            while (true)
+            {
+                var result = Engine.Encapsulate(packet.AsSpan(0, n), batch.GetBuffer(count));
+                if (result.Action == TunnelAction.SendToPeer)
+                {
+                    if (((DevicePeer)result.Peer!.Context!).TryGetEndpoint(out var endpoint))
+                    {
+                        batch.SetLength(count, result.Length);
+                        batch.SetEndpoint(count, endpoint);
+                        count++;
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref _noEndpointDrops);
+                    }
+                }
+                else if (result.Action == TunnelAction.Drop)
+                {
+                    Interlocked.Increment(ref _drops[(int)result.Reason]);
+                }
+
+                if (count == SendBatchSize)
+                {
+                    Flush(batch, count);
+                    count = 0;
+                }
+
+                n = _tun.TryRead(packet);
+                if (n <= 0)
+                {
+                    break;
+                }
+            }
+
+            Flush(batch, count);
+        }
+    }
+
+    private void Flush(PacketBatch batch, int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _txPackets, Volatile.Read(ref _udp).SendBatch(batch, count));
+        }
+    }
+
+    /// <summary>UDP → decrypt → TUN, plus handshake replies and roaming.</summary>
+    private void UdpLoop()
+    {
+        var bufferSize = Math.Max(_tun.Mtu, 1500) + 128;
+        using var batch = PacketBatch.Create(ReceiveBatchSize, bufferSize);
+        var output = GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true);
+        Span<byte> source = stackalloc byte[18];
+        while (!_stop.IsCancellationRequested)
+        {
+            var udp = Volatile.Read(ref _udp);
+            var received = udp.ReceiveBatch(batch);
+            if (received == 0)
+            {
+                if (ReferenceEquals(udp, Volatile.Read(ref _udp)))
+                {
+                    return; // disposed, not rebound
+                }
+
+                continue;
+            }
+
+            Interlocked.Add(ref _rxPackets, received);
+            for (var i = 0; i < received; i++)
+            {
+                var datagram = batch.GetDatagram(i);
+                var from = batch.GetEndpoint(i);
+                from.WriteAddress(source);
+                source[16] = (byte)(from.Port >> 8);
+                source[17] = (byte)from.Port;
+                var isHandshake = datagram.Length > 0 && datagram[0] is 1 or 2;
+                var underLoad = isHandshake && CountHandshake();
+
+                var result = Engine.Decapsulate(datagram, source, output, underLoad);
+                var devicePeer = result.Peer?.Context as DevicePeer;
+                if (devicePeer is not null && devicePeer.Roam(from) && _logger.IsEnabled(LogLevel.Debug))
+                {
+                    DeviceLog.Roamed(_logger, result.Peer!.PublicKey.ToString(), from.ToString());
+                }
+
+                switch (result.Action)
+                {
+                    case TunnelAction.WriteToTunnel:
+                        if (!_tun.TryWrite(output.AsSpan(0, result.Length)))
+                        {
+                            Interlocked.Increment(ref _tunWriteErrors);
+                        }
+
+                        break;
+                    case TunnelAction.SendToPeer:
+                        Send(devicePeer!, result, output);
+                        break;
+                    case TunnelAction.SendToSource:
+                        udp.Send(output.AsSpan(0, result.Length), from);
+                        break;
+                    case TunnelAction.Drop:
+                        Interlocked.Increment(ref _drops[(int)result.Reason]);
+                        break;
+                }
+
+                if (devicePeer is not null && devicePeer.Peer.HasStagedPackets)
+                {
+                    SendStaged(devicePeer, output);
+                }
+            }
+        }
+    }
+
+    private void SendStaged(DevicePeer devicePeer, byte[] buffer)
+    {
+        while (true)
+        {
+            var result = devicePeer.Peer.SendStaged(buffer);
+            if (result.Action != TunnelAction.SendToPeer)
+            {
+                return;
+            }
+
+            Send(devicePeer, result, buffer);
+        }
+    }
+
+    private void Send(DevicePeer devicePeer, TunnelResult result, byte[] buffer)
+    {
+        if (result.Action != TunnelAction.SendToPeer)
+        {
+            if (result.Action == TunnelAction.Drop)
+            {
+                Interlocked.Increment(ref _drops[(int)result.Reason]);
+            }
+
+            return;
+        }
+
+        if (devicePeer.TryGetEndpoint(out var endpoint))
+        {
+            if (Volatile.Read(ref _udp).Send(buffer.AsSpan(0, result.Length), endpoint))
+            {
+                Interlocked.Increment(ref _txPackets);
+            }
+        }
+        else
+        {
+            Interlocked.Increment(ref _noEndpointDrops);
+        }
+    }
+
+    /// <summary>Counts a handshake message in the current one-second window; true while under load.</summary>
+    private bool CountHandshake()
+    {
+        var now = Engine.Now.Ticks;
+        if (now - Volatile.Read(ref _handshakeWindowStart) >= TimeSpan.TicksPerSecond)
+        {
+            Volatile.Write(ref _handshakeWindowStart, now);
+            Volatile.Write(ref _handshakesInWindow, 0);
+        }
+
+        if (Interlocked.Increment(ref _handshakesInWindow) > _options.UnderLoadHandshakesPerSecond)
+        {
+            Volatile.Write(ref _underLoadUntil, now + TimeSpan.TicksPerSecond);
+        }
+
+        return now < Volatile.Read(ref _underLoadUntil);
+    }
+
+    private void TimerLoop()
+    {
+        var buffer = new byte[Math.Max(_tun.Mtu, 1280) + 128];
+        while (!_stop.Token.WaitHandle.WaitOne(_options.TimerInterval))
+        {
+            foreach (var peer in Engine.Peers)
+            {
+                if (peer.Context is not DevicePeer devicePeer)
+                {
+                    continue;
+                }
+
+                for (var i = 0; i < MaxTimerMessagesPerPeer; i++)
+                {
+                    var result = peer.UpdateTimers(buffer);
+                    if (result.Action != TunnelAction.SendToPeer)
+                    {
+                        break;
+                    }
+
+                    Send(devicePeer, result, buffer);
+                }
+
+                if (peer.HasStagedPackets)
+                {
+                    SendStaged(devicePeer, buffer);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        _tun.Dispose();
+        Volatile.Read(ref _udp).Dispose();
+        foreach (var thread in _threads)
+        {
+            thread.Join(TimeSpan.FromSeconds(5));
+        }
+
+        foreach (var peer in Engine.Peers.ToList())
+        {
+            Engine.RemovePeer(peer.PublicKey);
+        }
+
+        _stop.Dispose();
+        DeviceLog.Down(_logger, Name);
+    }
+}
+
+/// <summary>A snapshot of a device's packet counters.</summary>
+public sealed record DeviceCounters(long RxDatagrams, long TxDatagrams, IReadOnlyDictionary<string, long> Drops);
