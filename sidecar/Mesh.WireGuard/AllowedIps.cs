@@ -122,7 +122,8 @@ public sealed class AllowedIps<T>
     /// <summary>
     /// The owner of the longest prefix containing <paramref name="address"/>, a raw network-order
     /// address of 4 (IPv4) or 16 (IPv6) bytes, e.g. sliced straight from a packet header; null when
-    /// no prefix matches. Lock-free and allocation-free; safe concurrently with writers.
+    /// no prefix matches or the span has any other length (it never throws). Lock-free and
+    /// allocation-free; safe concurrently with writers.
     /// </summary>
     public T? Lookup(ReadOnlySpan<byte> address)
     {
@@ -144,7 +145,8 @@ public sealed class AllowedIps<T>
         }
         else
         {
-            throw new ArgumentException("An address is 4 (IPv4) or 16 (IPv6) bytes.", nameof(address));
+            // No exception on the per-packet path: a span that is not an address has no owner.
+            return null;
         }
 
         T? best = null;

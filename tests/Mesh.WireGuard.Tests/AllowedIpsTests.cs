@@ -144,11 +144,13 @@ public sealed class AllowedIpsTests
     }
 
     [Fact]
-    public void Lookup_WrongLength_Throws()
+    public void Lookup_NotAnAddressLength_ReturnsNull()
     {
         var table = new AllowedIps<Peer>();
-        Assert.Throws<ArgumentException>(() => table.Lookup(new byte[5]));
-        Assert.Throws<ArgumentException>(() => table.Lookup([]));
+        table.Insert(IPAddress.Any, 0, A);
+        table.Insert(IPAddress.IPv6Any, 0, B);
+        Assert.Null(table.Lookup(new byte[5]));
+        Assert.Null(table.Lookup([]));
     }
 
     [Fact]
