@@ -50,6 +50,8 @@ public sealed class AllowedIps<T>
     /// <summary>
     /// Routes <paramref name="address"/>/<paramref name="prefixLength"/> to <paramref name="value"/>.
     /// Host bits beyond the prefix are ignored; an identical prefix already present changes owner.
+    /// The family is the address's own: an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an IPv6
+    /// prefix and matches only 16-byte lookups, as in the reference implementations.
     /// </summary>
     public void Insert(IPAddress address, int prefixLength, T value)
     {
