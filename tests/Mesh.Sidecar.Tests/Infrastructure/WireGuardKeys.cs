@@ -12,11 +12,15 @@ internal static class WireGuardKeys
 
     public static async Task<WireGuardKeyPair> GenerateAsync(CancellationToken cancellationToken)
     {
+        Requirements.SkipUnlessNetworkTestsCanRun();
         var privateKey = (await ChildProcess.RunAsync("wg", ["genkey"], Timeout, cancellationToken)).EnsureSuccess().Stdout.Trim();
         var publicKey = (await ChildProcess.RunAsync("wg", ["pubkey"], Timeout, cancellationToken, stdin: privateKey + "\n")).EnsureSuccess().Stdout.Trim();
         return new WireGuardKeyPair(privateKey, publicKey);
     }
 
-    public static async Task<string> GeneratePresharedKeyAsync(CancellationToken cancellationToken) =>
-        (await ChildProcess.RunAsync("wg", ["genpsk"], Timeout, cancellationToken)).EnsureSuccess().Stdout.Trim();
+    public static async Task<string> GeneratePresharedKeyAsync(CancellationToken cancellationToken)
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        return (await ChildProcess.RunAsync("wg", ["genpsk"], Timeout, cancellationToken)).EnsureSuccess().Stdout.Trim();
+    }
 }
