@@ -1,0 +1,72 @@
+namespace Mesh.Sidecar.Tests.Infrastructure;
+
+/// <summary>
+/// Our implementation: <c>dotnet mesh-sidecar.dll wg --config FILE --interface NAME</c> in a
+/// namespace, from a <c>wg-quick</c> file. The sidecar itself must create the TUN, add the addresses
+/// and the routes for AllowedIPs, bring the link up and serve the UAPI socket; this class only
+/// waits for that (socket, then link UP with every address) and never patches it up.
+/// </summary>
+internal sealed class MeshSidecarPeer : WireGuardPeer
+{
+    /// <summary>Generous: a cold .NET start on a loaded two-core machine.</summary>
+    private static readonly TimeSpan SocketDeadline = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan InterfaceDeadline = TimeSpan.FromSeconds(10);
+
+    private MeshSidecarPeer(NetNs ns, string interfaceName, WireGuardConfig config)
+        : base(ns, interfaceName, config)
+    {
+    }
+
+    public override string Implementation => "mesh-sidecar";
+
+    /// <summary>The sidecar built next to the tests (the test project references Mesh.Sidecar).</summary>
+    public static string AssemblyPath => Path.Combine(AppContext.BaseDirectory, "mesh-sidecar.dll");
+
+    public static Task<MeshSidecarPeer> StartAsync(NetNs ns, string interfaceName, WireGuardConfig config, CancellationToken cancellationToken) =>
+        StartOrCleanUpAsync(new MeshSidecarPeer(ns, interfaceName, config), peer => peer.StartCoreAsync(cancellationToken));
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        if (!File.Exists(AssemblyPath))
+        {
+            throw new FileNotFoundException($"{AssemblyPath} is missing; build tests/Mesh.Sidecar.Tests", AssemblyPath);
+        }
+
+        var file = WriteConfigFile($"{Interface}.conf", Config.ToWgQuick());
+        Process = Namespace.Start(["dotnet", AssemblyPath, "wg", "--config", file, "--interface", Interface]);
+        await WaitForSocketAsync(SocketDeadline, cancellationToken);
+        string missing = "";
+        var configured = await Eventually.TryAsync(
+            async ct =>
+            {
+                missing = await MissingInterfaceStateAsync(ct);
+                return missing.Length == 0;
+            },
+            InterfaceDeadline,
+            cancellationToken,
+            TimeSpan.FromMilliseconds(100));
+        if (!configured)
+        {
+            throw new TimeoutException($"mesh-sidecar served {SocketPath} but {Interface} is not ready within {InterfaceDeadline.TotalSeconds:0} s: {missing}\n{await DescribeAsync()}");
+        }
+    }
+
+    private async Task<string> MissingInterfaceStateAsync(CancellationToken cancellationToken)
+    {
+        var link = await Namespace.ExecAsync(["ip", "-o", "link", "show", Interface], cancellationToken);
+        if (!link.Succeeded)
+        {
+            return $"no interface {Interface}";
+        }
+
+        var flags = link.Stdout.Split('<', '>') is [_, var inside, ..] ? inside.Split(',') : [];
+        if (!flags.Contains("UP"))
+        {
+            return $"{Interface} is not UP ({link.Stdout.Trim()})";
+        }
+
+        var addresses = (await Namespace.ExecAsync(["ip", "-o", "addr", "show", "dev", Interface], cancellationToken)).Stdout;
+        var absent = Config.Addresses.Where(a => !addresses.Contains($" {a} ", StringComparison.Ordinal)).ToList();
+        return absent.Count == 0 ? "" : $"addresses missing on {Interface}: {string.Join(", ", absent)}";
+    }
+}
