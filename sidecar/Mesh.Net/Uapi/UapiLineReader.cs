@@ -28,9 +28,10 @@ internal sealed class UapiLineReader(Socket socket, int maxLineLength)
         var scanFrom = _start;
         while (true)
         {
-            var newline = Array.IndexOf(_buffer, (byte)'\n', scanFrom, _end - scanFrom);
+            var newline = _buffer.AsSpan(scanFrom, _end - scanFrom).IndexOf((byte)'\n');
             if (newline >= 0)
             {
+                newline += scanFrom;
                 if (newline - _start > maxLineLength)
                 {
                     return (UapiLineStatus.TooLong, string.Empty);

@@ -50,6 +50,9 @@ internal static partial class UapiLog
     [LoggerMessage(EventId = 1213, Level = LogLevel.Debug, Message = "UAPI connection {ConnectionId}: set request truncated before its blank line; not applied")]
     public static partial void SetTruncated(ILogger logger, long connectionId);
 
+    [LoggerMessage(EventId = 1215, Level = LogLevel.Error, Message = "UAPI connection {ConnectionId}: unexpected failure; connection dropped")]
+    public static partial void ConnectionFailed(ILogger logger, long connectionId, Exception exception);
+
     [LoggerMessage(EventId = 1214, Level = LogLevel.Error, Message = "UAPI accept loop failed on {SocketPath}")]
     public static partial void AcceptFailed(ILogger logger, string socketPath, Exception exception);
 }

@@ -204,7 +204,15 @@ public sealed class UapiServer : IAsyncDisposable
             {
                 // Transient accept errors (EMFILE, ECONNABORTED) must not end the server.
                 UapiLog.AcceptFailed(_logger, _socketPath, ex);
-                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
                 continue;
             }
 
@@ -223,7 +231,11 @@ public sealed class UapiServer : IAsyncDisposable
                 client.Dispose();
             }
 
-            _connectionTasks[id] = Task.Run(() => ServeConnectionAsync(id, client, cancellationToken));
+            // Removal is a continuation registered after the add, so a connection that ends at once
+            // cannot be removed before it was added.
+            var task = Task.Run(() => ServeConnectionAsync(id, client, cancellationToken), CancellationToken.None);
+            _connectionTasks[id] = task;
+            _ = task.ContinueWith(_ => _connectionTasks.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -244,11 +256,15 @@ public sealed class UapiServer : IAsyncDisposable
                 UapiLog.ConnectionError(_logger, id, ex);
             }
         }
+        catch (Exception ex)
+        {
+            // A bug in this server, not client input: log it and drop this connection only.
+            UapiLog.ConnectionFailed(_logger, id, ex);
+        }
         finally
         {
             client.Dispose();
             _connections.TryRemove(id, out _);
-            _connectionTasks.TryRemove(id, out _);
             UapiLog.ConnectionClosed(_logger, id);
         }
     }

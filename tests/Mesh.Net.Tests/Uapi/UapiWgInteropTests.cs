@@ -152,6 +152,32 @@ public sealed class UapiWgInteropTests
     }
 
     [Fact]
+    public async Task WgSyncConf_File_GetsThenSetsTheDifference()
+    {
+        SkipWithoutWg();
+        await using var host = UapiTestHost.Start();
+        host.Device.SetIdentity(PrivateKey, 1000);
+        host.Device.AddPeer(PeerKey2, p => p.AllowedIps.Add(IPNetwork.Parse("10.9.0.0/16")));
+        var file = Path.Combine(Path.GetTempPath(), host.Name + ".conf");
+        await File.WriteAllTextAsync(file, $"[Interface]\nPrivateKey = {Convert.ToBase64String(PrivateKey)}\nListenPort = 1000\n[Peer]\nPublicKey = {Convert.ToBase64String(PeerKey)}\nAllowedIPs = 100.64.0.9/32\n", TestContext.Current.CancellationToken);
+        try
+        {
+            var (code, _, stderr) = await Wg.RunAsync(null, "syncconf", host.Name, file);
+
+            Assert.True(code == 0, stderr);
+            var removed = Assert.Single(host.Device.LastRequest.Peers, p => p.Remove);
+            Assert.Equal(PeerKey2, removed.PublicKey);
+            var peer = Assert.Single(host.Device.GetState().Peers);
+            Assert.Equal(PeerKey, peer.PublicKey);
+            Assert.Equal([IPNetwork.Parse("100.64.0.9/32")], peer.AllowedIps);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task WgSetPeerRemove_RemovesPeer()
     {
         SkipWithoutWg();
