@@ -19,8 +19,14 @@ internal sealed class MeshSidecarPeer : WireGuardPeer
 
     public override string Implementation => "mesh-sidecar";
 
-    /// <summary>The sidecar built next to the tests (the test project references Mesh.Sidecar).</summary>
-    public static string AssemblyPath => Path.Combine(AppContext.BaseDirectory, "mesh-sidecar.dll");
+    /// <summary>
+    /// The sidecar built next to the tests (the test project references Mesh.Sidecar), or the one
+    /// named by <c>MESH_SIDECAR_DLL</c> (for example a Release build) when set.
+    /// </summary>
+    public static string AssemblyPath =>
+        Environment.GetEnvironmentVariable("MESH_SIDECAR_DLL") is { Length: > 0 } path
+            ? path
+            : Path.Combine(AppContext.BaseDirectory, "mesh-sidecar.dll");
 
     public static Task<MeshSidecarPeer> StartAsync(NetNs ns, string interfaceName, WireGuardConfig config, CancellationToken cancellationToken) =>
         StartOrCleanUpAsync(new MeshSidecarPeer(ns, interfaceName, config), peer => peer.StartCoreAsync(cancellationToken));
@@ -53,6 +59,11 @@ internal sealed class MeshSidecarPeer : WireGuardPeer
 
     private async Task<string> MissingInterfaceStateAsync(CancellationToken cancellationToken)
     {
+        if (Process is { HasExited: true } process)
+        {
+            return $"mesh-sidecar exited with {process.ExitCode}";
+        }
+
         var link = await Namespace.ExecAsync(["ip", "-o", "link", "show", Interface], cancellationToken);
         if (!link.Succeeded)
         {

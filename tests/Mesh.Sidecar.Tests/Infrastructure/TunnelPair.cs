@@ -159,7 +159,6 @@ internal sealed class TunnelPair : IAsyncDisposable
     public async Task FailAsync(string message)
     {
         Assert.Fail($"{message}\n{await DescribeAsync()}");
-        await Task.CompletedTask;
     }
 
     public async ValueTask DisposeAsync()
