@@ -101,6 +101,15 @@ internal static unsafe partial class Native
     [LibraryImport(LibC, EntryPoint = "recvmmsg", SetLastError = true)]
     public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
 
+    // unshare(2): gives the calling thread a network namespace of its own (tests isolate themselves so).
+    public const int CLONE_NEWNET = 0x40000000;
+
+    [LibraryImport(LibC, EntryPoint = "unshare", SetLastError = true)]
+    public static partial int Unshare(int flags);
+
+    [LibraryImport(LibC, EntryPoint = "gettid")]
+    public static partial int GetTid();
+
     public static int SetIntOption(int fd, int level, int name, int value) =>
         SetSockOpt(fd, level, name, &value, sizeof(int));
 }

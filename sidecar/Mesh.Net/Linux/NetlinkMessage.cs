@@ -33,6 +33,7 @@ internal ref struct NetlinkMessage
     public const ushort RTM_DELADDR = 21;
     public const ushort RTM_NEWROUTE = 24;
     public const ushort RTM_DELROUTE = 25;
+    public const ushort RTM_GETROUTE = 26;
 
     // nlmsg_flags.
     public const ushort NLM_F_REQUEST = 0x1;
@@ -62,6 +63,7 @@ internal ref struct NetlinkMessage
     public const int IfInfoFlagsOffset = 8;
     public const int IfInfoChangeOffset = 12;
     public const uint IFF_UP = 0x1;
+    public const uint IFF_LOWER_UP = 0x10000;
     public const ushort IFLA_IFNAME = 3;
     public const ushort IFLA_MTU = 4;
 
@@ -102,6 +104,7 @@ internal ref struct NetlinkMessage
     public const byte RT_SCOPE_LINK = 253;
     public const byte RT_SCOPE_NOWHERE = 255;
     public const byte RTN_UNICAST = 1;
+    public const byte RTN_LOCAL = 2;
     public const ushort RTA_DST = 1;
     public const ushort RTA_OIF = 4;
     public const ushort RTA_PRIORITY = 6;

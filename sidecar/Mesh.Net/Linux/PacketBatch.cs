@@ -66,7 +66,7 @@ public sealed unsafe class PacketBatch : IDisposable
         return new PacketBatch(count, bufferSize);
     }
 
-    /// <summary>Slot <paramref name="index"/>: <c>batch[i].Buffer</c>, <c>batch[i].Length</c>, <c>batch[i].Endpoint</c>.</summary>
+    /// <summary>Slot <paramref name="index"/>: <c>batch[i].Buffer</c>, <c>batch[i].Datagram</c>, <c>batch[i].Length</c>, <c>batch[i].Endpoint</c>.</summary>
     public PacketSlot this[int index]
     {
         get
@@ -182,7 +182,10 @@ public sealed unsafe class PacketBatch : IDisposable
     }
 }
 
-/// <summary>One slot of a <see cref="PacketBatch"/>; a view, valid while the batch is.</summary>
+/// <summary>
+/// A read view of one slot of a <see cref="PacketBatch"/>, valid while the batch is; set a slot with
+/// <see cref="PacketBatch.SetLength"/> and <see cref="PacketBatch.SetEndpoint"/>.
+/// </summary>
 public readonly ref struct PacketSlot
 {
     private readonly PacketBatch _batch;
@@ -200,16 +203,8 @@ public readonly ref struct PacketSlot
     /// <summary>The datagram: the first <see cref="Length"/> bytes of <see cref="Buffer"/>.</summary>
     public Span<byte> Datagram => _batch.GetDatagram(_index);
 
-    public int Length
-    {
-        get => _batch.GetLength(_index);
-        set => _batch.SetLength(_index, value);
-    }
+    public int Length => _batch.GetLength(_index);
 
     /// <summary>The sender after a receive; the destination for a send.</summary>
-    public UdpEndpoint Endpoint
-    {
-        get => _batch.GetEndpoint(_index);
-        set => _batch.SetEndpoint(_index, value);
-    }
+    public UdpEndpoint Endpoint => _batch.GetEndpoint(_index);
 }

@@ -22,6 +22,7 @@ public sealed unsafe class RtNetlink : IDisposable
     private const int ReceiveBufferLength = 64 * 1024;
     private const int RequestBufferLength = 512;
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan LocalAddressTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Lock _lock = new();
     private readonly byte[] _request = new byte[RequestBufferLength];
@@ -204,6 +205,49 @@ public sealed unsafe class RtNetlink : IDisposable
         ThrowIfFailed(errno, () => add
             ? $"adding address {Cidr(address, prefixLength)} to {Describe(ifindex)}"
             : $"deleting address {Cidr(address, prefixLength)} from {Describe(ifindex)}");
+        if (add && v6)
+        {
+            WaitUntilLocal(ifindex, address);
+        }
+    }
+
+    /// <summary>
+    /// The kernel ACKs a new IPv6 address before it can receive: even with IFA_F_NODAD, the address
+    /// leaves the tentative state and gets its local route in a workqueue item a moment later, and
+    /// until then packets to it are dropped (Ip6InAddrErrors). So wait, briefly, until a route lookup
+    /// for it says "local". DAD does not start on a link that is down or has no carrier; then there
+    /// is nothing to wait for.
+    /// </summary>
+    private void WaitUntilLocal(int ifindex, IPAddress address)
+    {
+        lock (_lock)
+        {
+            var link = new M(_request, M.RTM_GETLINK, M.NLM_F_REQUEST | M.NLM_F_ACK, ++_seq);
+            link.IfInfo(Native.AF_UNSPEC, ifindex, 0, 0);
+            if (TransactLocked(link.Finish()) != 0 || _replyLength < M.HeaderLength + M.IfInfoLength)
+            {
+                return;
+            }
+            uint flags = BinaryPrimitives.ReadUInt32LittleEndian(_reply.AsSpan(M.HeaderLength + M.IfInfoFlagsOffset));
+            if ((flags & (M.IFF_UP | M.IFF_LOWER_UP)) != (M.IFF_UP | M.IFF_LOWER_UP))
+            {
+                return;
+            }
+            long deadline = Environment.TickCount64 + (long)LocalAddressTimeout.TotalMilliseconds;
+            var spin = new SpinWait();
+            while (Environment.TickCount64 < deadline)
+            {
+                var m = new M(_request, M.RTM_GETROUTE, M.NLM_F_REQUEST | M.NLM_F_ACK, ++_seq);
+                m.RtMsg(Native.AF_INET6, 128, 0, 0, 0, 0);
+                m.AttributeAddress(M.RTA_DST, address);
+                if (TransactLocked(m.Finish()) == 0 && _replyLength >= M.HeaderLength + M.RtMsgLength
+                    && _reply[M.HeaderLength + M.RtTypeOffset] == M.RTN_LOCAL)
+                {
+                    return;
+                }
+                spin.SpinOnce(sleep1Threshold: 20);
+            }
+        }
     }
 
     private void ChangeRoute(bool add, int ifindex, IPAddress destination, int prefixLength, int metric)
