@@ -19,7 +19,16 @@ missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v wg >/dev/null || missing+=(wireguard-tools)
 command -v ping >/dev/null || missing+=(iputils-ping)
-((${#missing[@]})) && { echo "demo: missing packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1; }
+if ((${#missing[@]})); then
+    if command -v apt-get >/dev/null; then
+        echo "==> installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "demo: missing packages: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
 command -v dotnet >/dev/null || { echo "demo: missing the .NET 10 SDK (dotnet); see https://dotnet.microsoft.com/download" >&2; exit 1; }
 [ -e /dev/net/tun ] || { echo "demo: /dev/net/tun is missing (modprobe tun)" >&2; exit 1; }
 

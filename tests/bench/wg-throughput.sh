@@ -7,7 +7,7 @@
 #   raw veth | wireguard-go <-> wireguard-go | mesh-sidecar <-> mesh-sidecar |
 #   mesh-sidecar -> wireguard-go | wireguard-go -> mesh-sidecar
 # plus the ping RTT through each path and the RSS of the mesh-sidecar process before and after
-# traffic. Tunnel addresses are 100.64.0.1 (side A) and 100.64.0.2 (side B). Everything it creates
+# traffic. mesh-sidecar runs as shipped (native AOT); one extra case runs the JIT build. Tunnel addresses are 100.64.0.1 (side A) and 100.64.0.2 (side B). Everything it creates
 # is removed on exit, including on Ctrl-C.
 #
 # Usage: tests/bench/wg-throughput.sh            (as root)
@@ -34,9 +34,12 @@ if ((${#missing[@]})); then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-echo "building mesh-sidecar (Release)..."
+echo "building mesh-sidecar (Release, JIT) and publishing it as native AOT (as shipped)..."
 dotnet build sidecar/Mesh.Sidecar -c Release -nologo -clp:ErrorsOnly >/dev/null
 DLL=$PWD/sidecar/Mesh.Sidecar/bin/Release/net10.0/mesh-sidecar.dll
+AOT_DIR=$PWD/sidecar/Mesh.Sidecar/bin/Release/aot
+dotnet publish sidecar/Mesh.Sidecar -c Release -r linux-x64 -nologo -clp:ErrorsOnly -o "$AOT_DIR" >/dev/null
+AOT=$AOT_DIR/mesh-sidecar
 
 # Unique names: interface names are global through /var/run/wireguard/NAME.sock.
 sfx=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
@@ -106,7 +109,7 @@ start_end() {
     fi
     log=$WORK/$iface.log
     conf=$WORK/$iface.conf
-    if [ "$impl" = mesh ]; then
+    if [ "$impl" = mesh ] || [ "$impl" = meshjit ]; then
         cat >"$conf" <<EOF
 [Interface]
 PrivateKey = $key
@@ -120,7 +123,11 @@ AllowedIPs = $peer_addr/32
 Endpoint = $peer_endpoint
 EOF
         chmod 600 "$conf"
-        ip netns exec "$ns" dotnet "$DLL" wg --config "$conf" --interface "$iface" >"$log" 2>&1 &
+        if [ "$impl" = mesh ]; then
+            ip netns exec "$ns" "$AOT" wg --config "$conf" --interface "$iface" >"$log" 2>&1 &
+        else
+            ip netns exec "$ns" dotnet "$DLL" wg --config "$conf" --interface "$iface" >"$log" 2>&1 &
+        fi
         LAST_PID=$!
         PIDS+=("$LAST_PID")
         wait_socket "$iface" "$LAST_PID" "$log" || return 1
@@ -178,7 +185,16 @@ iperf() {
     wait "$server" 2>/dev/null || true
 }
 
-rtt() { # NS ADDR -> average RTT in ms
+first_ping() { # NS ADDR -> RTT of the very first ping in ms (includes the handshake)
+    local out
+    if out=$(inns "$1" ping -n -c 1 -W 5 "$2" 2>&1); then
+        sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n 1
+    else
+        echo "n/a"
+    fi
+}
+
+rtt() { # NS ADDR -> average RTT in ms, after the tunnel is up
     local out
     if out=$(inns "$1" ping -n -q -c "$PINGS" -i 0.05 -W 2 "$2" 2>&1); then
         awk -F'/' '/^rtt|^round-trip/ { printf "%.3f", $5 }' <<<"$out"
@@ -187,11 +203,12 @@ rtt() { # NS ADDR -> average RTT in ms
     fi
 }
 
-declare -A GBPS RTT RSS
+declare -A GBPS RTT RSS FIRST
 ORDER=()
 
-record() { # NAME GBPS RTT RSS
+record() { # NAME GBPS RTT RSS [FIRST]
     ORDER+=("$1")
+    FIRST[$1]=${5:--}
     GBPS[$1]=$2
     RTT[$1]=$3
     RSS[$1]=$4
@@ -206,13 +223,16 @@ tunnel_case() {
     pid_a=$LAST_PID
     if ! start_end b "$impl_b" "$if_b"; then stop_pid "$pid_a"; record "$name" "n/a" "n/a" "-"; return; fi
     pid_b=$LAST_PID
-    [ "$impl_a" = mesh ] && rss_pid=$pid_a
-    [ -z "$rss_pid" ] && [ "$impl_b" = mesh ] && rss_pid=$pid_b
+    [[ $impl_a == mesh* ]] && rss_pid=$pid_a
+    [ -z "$rss_pid" ] && [[ $impl_b == mesh* ]] && rss_pid=$pid_b
     [ -n "$rss_pid" ] && idle=$(rss_mib "$rss_pid")
+    local f
     if [ "$dir" = a2b ]; then
+        f=$(first_ping "$NS_A" 100.64.0.2)
         r=$(rtt "$NS_A" 100.64.0.2)
         g=$(iperf "$NS_A" 100.64.0.2)
     else
+        f=$(first_ping "$NS_B" 100.64.0.1)
         r=$(rtt "$NS_B" 100.64.0.1)
         g=$(iperf "$NS_B" 100.64.0.1)
     fi
@@ -221,26 +241,28 @@ tunnel_case() {
     stop_pid "$pid_a"
     local rss="-"
     [ -n "$rss_pid" ] && rss="$idle -> $after"
-    record "$name" "$g" "$r" "$rss"
+    record "$name" "$g" "$r" "$rss" "$f"
 }
 
 echo "measuring: raw veth"
 record "raw veth" "$(iperf "$NS_A" 198.18.0.2)" "$(rtt "$NS_A" 198.18.0.2)" "-"
 tunnel_case "wireguard-go -> wireguard-go" wggo wggo a2b
 tunnel_case "mesh-sidecar -> mesh-sidecar" mesh mesh a2b
+tunnel_case "mesh-sidecar (JIT) both ends" meshjit meshjit a2b
 tunnel_case "mesh-sidecar -> wireguard-go" mesh wggo a2b
 tunnel_case "wireguard-go -> mesh-sidecar" mesh wggo b2a
 
 # --- report ---------------------------------------------------------------------------------
 base=${GBPS["wireguard-go -> wireguard-go"]}
 echo
-echo "single-stream TCP, ${DURATION} s per run, $(nproc) CPUs; RTT = mean of $PINGS pings; RSS of mesh-sidecar (side A if it runs there)"
-printf '%-30s %10s %12s %10s %22s\n' "path (sender -> receiver)" "Gbit/s" "vs wg-go" "RTT ms" "mesh RSS MiB idle->after"
+echo "single-stream TCP, ${DURATION} s per run, $(nproc) CPUs; 1st ping = first packet through a new tunnel (handshake included);"
+echo "RTT = mean of $PINGS pings after it; RSS of mesh-sidecar (side A if it runs there)"
+printf '%-30s %10s %10s %11s %10s %22s\n' "path (sender -> receiver)" "Gbit/s" "vs wg-go" "1st ping ms" "RTT ms" "mesh RSS MiB idle->after"
 for name in "${ORDER[@]}"; do
     g=${GBPS[$name]}
     ratio="-"
     if [[ $name == *mesh-sidecar* && $g != n/a && $base != n/a ]]; then
         ratio=$(awk -v a="$g" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     fi
-    printf '%-30s %10s %12s %10s %22s\n' "$name" "$g" "$ratio" "${RTT[$name]}" "${RSS[$name]}"
+    printf '%-30s %10s %10s %11s %10s %22s\n' "$name" "$g" "$ratio" "${FIRST[$name]}" "${RTT[$name]}" "${RSS[$name]}"
 done
