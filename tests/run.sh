@@ -29,7 +29,7 @@ dotnet build MeshOperator.sln -c Release -nologo -clp:ErrorsOnly
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-dotnet test --solution MeshOperator.sln -c Release --no-build "$@" 2>&1 | tee "$log"
+dotnet test --solution MeshOperator.sln -c Release --no-build --ignore-exit-code 8 "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(awk '/^  succeeded:/ {s+=$2} END {print s+0}' "$log")
