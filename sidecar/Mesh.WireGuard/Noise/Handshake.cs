@@ -51,6 +51,11 @@ public sealed class Handshake
     private readonly byte[] _remoteEphemeral = new byte[X25519.KeySize];
     private readonly byte[] _lastTimestamp = new byte[Tai64N.Size];
 
+    public Handshake(NoiseProtocol? protocol = null) => Protocol = protocol ?? NoiseProtocol.WireGuard;
+
+    /// <summary>The construction and identifier this handshake runs under.</summary>
+    public NoiseProtocol Protocol { get; }
+
     public HandshakeState State { get; private set; }
     public uint LocalIndex { get; private set; }
     public uint RemoteIndex { get; private set; }
@@ -84,8 +89,8 @@ public sealed class Handshake
         Span<byte> timestamp = stackalloc byte[Tai64N.Size];
         try
         {
-            NoiseConstants.InitialChainingKey.CopyTo(ck);
-            Blake2s.Hash(NoiseConstants.InitialHash, peer.PublicKey, h);
+            Protocol.InitialChainingKey.CopyTo(ck);
+            Blake2s.Hash(Protocol.InitialHash, peer.PublicKey, h);
 
             random.Fill(ephemeral);
             X25519.ClampPrivateKey(ephemeral);
@@ -138,7 +143,11 @@ public sealed class Handshake
     /// initiator's static key. On success <paramref name="state"/> carries the partial chaining key
     /// and hash for <see cref="ConsumeInitiation"/>.
     /// </summary>
-    public static bool DecryptInitiatorStatic(ReadOnlySpan<byte> message, StaticIdentity local, Span<byte> initiatorStatic, ref InitiationScratch state)
+    public static bool DecryptInitiatorStatic(ReadOnlySpan<byte> message, StaticIdentity local, Span<byte> initiatorStatic, ref InitiationScratch state) =>
+        DecryptInitiatorStatic(message, local, initiatorStatic, ref state, NoiseProtocol.WireGuard);
+
+    /// <inheritdoc cref="DecryptInitiatorStatic(ReadOnlySpan{byte}, StaticIdentity, Span{byte}, ref InitiationScratch)"/>
+    public static bool DecryptInitiatorStatic(ReadOnlySpan<byte> message, StaticIdentity local, Span<byte> initiatorStatic, ref InitiationScratch state, NoiseProtocol protocol)
     {
         Span<byte> key = stackalloc byte[HashSize];
         Span<byte> dh = stackalloc byte[X25519.KeySize];
@@ -146,8 +155,8 @@ public sealed class Handshake
         {
             var ck = state.ChainingKey;
             var h = state.Hash;
-            NoiseConstants.InitialChainingKey.CopyTo(ck);
-            Blake2s.Hash(NoiseConstants.InitialHash, local.PublicKey, h);
+            protocol.InitialChainingKey.CopyTo(ck);
+            Blake2s.Hash(protocol.InitialHash, local.PublicKey, h);
 
             var ephemeral = message.Slice(Messages.InitEphemeral, X25519.KeySize);
             Blake2s.Kdf(ck, ephemeral, ck, default, default);
@@ -206,7 +215,7 @@ public sealed class Handshake
                 return false;
             }
 
-            if (LastInitiationConsumed != TimeSpan.MinValue && now - LastInitiationConsumed < Protocol.HandshakeInitiationRate)
+            if (LastInitiationConsumed != TimeSpan.MinValue && now - LastInitiationConsumed < Mesh.WireGuard.Protocol.HandshakeInitiationRate)
             {
                 return false;
             }

@@ -45,3 +45,29 @@ public static class NoiseConstants
         return key;
     }
 }
+
+/// <summary>
+/// The two values a Noise handshake starts from: C = HASH(construction) and H = HASH(C || identifier).
+/// WireGuard's own identifier is <see cref="WireGuard"/>; other uses of the same handshake (the
+/// mesh's control channel) pick another identifier so their messages can never be confused.
+/// </summary>
+public sealed class NoiseProtocol
+{
+    public static readonly NoiseProtocol WireGuard = new(NoiseConstants.Construction, NoiseConstants.Identifier);
+
+    private readonly byte[] _chainingKey = new byte[Blake2s.HashSize];
+    private readonly byte[] _hash = new byte[Blake2s.HashSize];
+
+    public NoiseProtocol(string construction, string identifier)
+    {
+        Identifier = identifier;
+        Blake2s.Hash(Encoding.ASCII.GetBytes(construction), _chainingKey);
+        Blake2s.Hash(_chainingKey, Encoding.ASCII.GetBytes(identifier), _hash);
+    }
+
+    public string Identifier { get; }
+
+    public ReadOnlySpan<byte> InitialChainingKey => _chainingKey;
+
+    public ReadOnlySpan<byte> InitialHash => _hash;
+}
