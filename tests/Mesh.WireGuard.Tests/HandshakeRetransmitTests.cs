@@ -88,6 +88,26 @@ public sealed class HandshakeRetransmitTests
     }
 
     [Fact]
+    public void LostResponse_Retransmission_CompletesHandshakeAndDeliversQueuedPacket()
+    {
+        var net = new BackToBack();
+        var packet = TimerLoop.AToB();
+        var initiation = BackToBack.Send(net.A, packet)!;
+        var buffer = new byte[2048];
+        Assert.Equal(TunnelAction.SendToPeer, net.B.Decapsulate(initiation, BackToBack.SourceA, buffer).Action); // response lost
+        var abandoned = net.PeerOfB.NextKeypair;
+        Assert.NotNull(abandoned);
+
+        var trace = TimerLoop.Run(net, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10));
+
+        Assert.Equal(packet, Assert.Single(trace.Delivered).Packet);
+        Assert.Single(trace.Outputs, o => o.IsInitiation);
+        Assert.True(abandoned!.IsDisposed);
+        Assert.NotSame(abandoned, net.PeerOfB.CurrentKeypair);
+        Assert.Single(net.Deliver(net.A, BackToBack.Send(net.B, TimerLoop.BToA())!));
+    }
+
+    [Fact]
     public void SimultaneousInitiation_BothSides_ResolvesIntoSessionBothWays()
     {
         var net = new BackToBack();

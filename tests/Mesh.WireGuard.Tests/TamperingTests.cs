@@ -44,6 +44,27 @@ public sealed class TamperingTests
     }
 
     [Fact]
+    public void Decapsulate_HandshakeMessagesWithAnyBitFlippedBeforeMac2_DroppedAndGenuineStillCompletes()
+    {
+        var net = new BackToBack();
+        var packet = TimerLoop.AToB();
+        var initiation = BackToBack.Send(net.A, packet)!;
+        var buffer = new byte[2048];
+
+        // mac2 is only looked at under load, so every bit up to it is covered by mac1 or the AEADs.
+        AssertFlipsDropped(net.B, initiation, Messages.InitMac2, BackToBack.SourceA);
+        Assert.Equal(HandshakeState.None, net.PeerOfB.HandshakeState);
+
+        var response = net.B.Decapsulate(initiation, BackToBack.SourceA, buffer);
+        var responseBytes = buffer[..response.Length];
+        AssertFlipsDropped(net.A, responseBytes, Messages.RespMac2, BackToBack.SourceB);
+        Assert.Equal(HandshakeState.InitiationCreated, net.PeerOfA.HandshakeState);
+        Assert.Null(net.PeerOfA.CurrentKeypair);
+
+        Assert.Equal(packet, Assert.Single(net.Deliver(net.A, responseBytes)).Packet);
+    }
+
+    [Fact]
     public void Decapsulate_TruncatedMessages_Drop()
     {
         var net = new BackToBack();
@@ -138,6 +159,18 @@ public sealed class TamperingTests
         Assert.Single(net.Deliver(net.A, BackToBack.Send(net.B, TimerLoop.BToA())!));
         Assert.Single(net.Deliver(net.B, BackToBack.Send(net.A, TimerLoop.AToB())!));
         Assert.Same(currentB, net.PeerOfB.CurrentKeypair);
+    }
+
+    private static void AssertFlipsDropped(WireGuardEngine engine, byte[] message, int bytes, byte[] source)
+    {
+        var buffer = new byte[2048];
+        for (var bit = 0; bit < bytes * 8; bit++)
+        {
+            var tampered = (byte[])message.Clone();
+            tampered[bit / 8] ^= (byte)(1 << (bit % 8));
+            var result = engine.Decapsulate(tampered, source, buffer);
+            Assert.True(result.Action == TunnelAction.Drop, $"type {Messages.ReadType(message)} bit {bit}: {result}");
+        }
     }
 
     private static void AssertPrefixesDropped(WireGuardEngine engine, byte[] message, byte[] source)
