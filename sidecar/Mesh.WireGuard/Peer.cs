@@ -38,6 +38,10 @@ public sealed class Peer
     private int _wantHandshake;
     private bool _sentLastMinuteHandshake;
     private int _handshakeAttempts;
+    // The retransmission timer of §6.4: armed by every initiation we send, disarmed only when a
+    // handshake completes (our response arrives, or the peer's first data confirms its session),
+    // not when a crossing initiation from the peer overwrites the Noise state.
+    private bool _retransmitPending;
     private TimeSpan _lastInitiationSent = TimeSpan.MinValue;
     private TimeSpan _retransmitAt;
     private TimeSpan _zeroKeysAt;
@@ -164,12 +168,17 @@ public sealed class Peer
             }
 
             // Retransmit the initiation after Rekey-Timeout + jitter; give up after Rekey-Attempt-Time (§6.4).
-            if (_handshake.State == HandshakeState.InitiationCreated && now > _retransmitAt)
+            if (_retransmitPending && now > _retransmitAt)
             {
                 if (_handshakeAttempts >= Protocol.MaxTimerHandshakes)
                 {
-                    _engine.RemoveIndex(_handshake.LocalIndex);
-                    _handshake.Clear();
+                    if (_handshake.State == HandshakeState.InitiationCreated)
+                    {
+                        _engine.RemoveIndex(_handshake.LocalIndex);
+                        _handshake.Clear();
+                    }
+
+                    _retransmitPending = false;
                     _handshakeAttempts = 0;
                     Volatile.Write(ref _wantHandshake, 0);
                     DropStaged();
@@ -499,8 +508,10 @@ public sealed class Peer
 
         if (!isRetry)
         {
-            // One initiation per Rekey-Timeout unless it is the timer's own retransmission.
-            if (_handshake.State == HandshakeState.InitiationCreated && now - _lastInitiationSent < Protocol.RekeyTimeout)
+            // One initiation per Rekey-Timeout unless it is the timer's own retransmission, whatever
+            // the handshake state: a rekey asked for while an initiation was in flight must not start
+            // a second handshake the moment the first completes.
+            if (_lastInitiationSent != TimeSpan.MinValue && now - _lastInitiationSent < Protocol.RekeyTimeout)
             {
                 return TunnelResult.Done(this);
             }
@@ -525,6 +536,7 @@ public sealed class Peer
         _cookies.AddMacs(message, Messages.InitMac1, Keys, now);
         _lastInitiationSent = now;
         _retransmitAt = now + Protocol.RekeyTimeout + Jitter();
+        _retransmitPending = true;
         Volatile.Write(ref _wantHandshake, 0);
         Interlocked.Add(ref _txBytes, Messages.InitiationSize);
         Interlocked.Exchange(ref _lastSentAuthenticated, now.Ticks);
@@ -574,6 +586,7 @@ public sealed class Peer
 
             Retire(previous);
             Volatile.Write(ref _current, keypair);
+            _retransmitPending = false;
         }
         else
         {
@@ -605,6 +618,9 @@ public sealed class Peer
             Retire(old);
             Volatile.Write(ref _current, keypair);
             Volatile.Write(ref _next, null);
+
+            // The peer's first message on the session confirms the handshake (§5.4.6).
+            _retransmitPending = false;
         }
     }
 
@@ -635,6 +651,8 @@ public sealed class Peer
 
         _handshake.Clear();
         _handshakeAttempts = 0;
+        _retransmitPending = false;
+        _lastInitiationSent = TimeSpan.MinValue;
         Interlocked.Exchange(ref _newHandshakeDeadline, 0);
         Interlocked.Exchange(ref _keepaliveDeadline, 0);
         Volatile.Write(ref _wantHandshake, 0);
