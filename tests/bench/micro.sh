@@ -87,8 +87,8 @@ show(f"Transport, {PACKET}-byte IPv4 packet", "Gbit/s per core", "TransportBench
 show("Handshake", "per second/core", "HandshakeBenchmarks", [
     ("ConsumeInitiation", "Initiation -> response (responder)"),
     ("CreateInitiation", "Create initiation (initiator)"),
-    ("X25519.SharedSecret (raw)", "X25519.SharedSecret (NSec)"),
-    ("X25519.PublicKey (raw)", "X25519.PublicKey (NSec)"),
+    ("X25519.SharedSecret (raw)", "X25519.SharedSecret (ours)"),
+    ("X25519.PublicKey (raw)", "X25519.PublicKey (ours)"),
     ("crypto_scalarmult_curve25519 (libsodium)", "libsodium scalarmult (floor)"),
     ("crypto_scalarmult_curve25519_base (libsodium)", "libsodium scalarmult_base (floor)"),
 ], lambda ns: f"{1e9 / ns:,.0f}")
