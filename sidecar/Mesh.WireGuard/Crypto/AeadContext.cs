@@ -21,7 +21,11 @@ public sealed class AeadContext : IDisposable
         _pool[0] = new ChaCha20Poly1305(_key);
     }
 
-    public void Seal(ulong counter, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag)
+    public void Seal(ulong counter, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag) =>
+        Seal(counter, plaintext, ciphertextAndTag, ReadOnlySpan<byte>.Empty);
+
+    /// <summary>Seals with associated data (the data path uses none; the control channel binds the request path).</summary>
+    public void Seal(ulong counter, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag, ReadOnlySpan<byte> associatedData)
     {
         Span<byte> nonce = stackalloc byte[ChaChaPoly.NonceSize];
         ChaChaPoly.WriteNonce(nonce, counter);
@@ -29,7 +33,7 @@ public sealed class AeadContext : IDisposable
         try
         {
             var n = plaintext.Length;
-            aead.Encrypt(nonce, plaintext, ciphertextAndTag[..n], ciphertextAndTag.Slice(n, ChaChaPoly.TagSize));
+            aead.Encrypt(nonce, plaintext, ciphertextAndTag[..n], ciphertextAndTag.Slice(n, ChaChaPoly.TagSize), associatedData);
         }
         finally
         {
@@ -38,7 +42,11 @@ public sealed class AeadContext : IDisposable
     }
 
     /// <summary>Decrypts in place or to <paramref name="plaintext"/>; false when the tag does not verify.</summary>
-    public bool Open(ulong counter, ReadOnlySpan<byte> ciphertextAndTag, Span<byte> plaintext)
+    public bool Open(ulong counter, ReadOnlySpan<byte> ciphertextAndTag, Span<byte> plaintext) =>
+        Open(counter, ciphertextAndTag, plaintext, ReadOnlySpan<byte>.Empty);
+
+    /// <summary>Opens with associated data; false when the tag (over the data too) does not verify.</summary>
+    public bool Open(ulong counter, ReadOnlySpan<byte> ciphertextAndTag, Span<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
         if (ciphertextAndTag.Length < ChaChaPoly.TagSize)
         {
@@ -51,7 +59,7 @@ public sealed class AeadContext : IDisposable
         try
         {
             var n = ciphertextAndTag.Length - ChaChaPoly.TagSize;
-            aead.Decrypt(nonce, ciphertextAndTag[..n], ciphertextAndTag[n..], plaintext[..n]);
+            aead.Decrypt(nonce, ciphertextAndTag[..n], ciphertextAndTag[n..], plaintext[..n], associatedData);
             return true;
         }
         catch (AuthenticationTagMismatchException)
