@@ -1,0 +1,79 @@
+using Mesh.Control.Configuration;
+
+namespace Mesh.Control.Tests.Configuration;
+
+public class CoordinatorConfigTests
+{
+    [Fact]
+    public void EmptyFile_GivesEmbeddedDefaults()
+    {
+        var config = CoordinatorConfig.Load("", "config.yaml");
+        Assert.Equal("127.0.0.1:8080", config.ListenAddr);
+        Assert.Equal("127.0.0.1:9090", config.MetricsListenAddr);
+        Assert.Equal("100.64.0.0/10", config.PrefixV4.ToString());
+        Assert.Equal("fd7a:115c:a1e0::/48", config.PrefixV6.ToString());
+        Assert.Equal("mesh.internal", config.Dns.BaseDomain);
+        Assert.True(config.Dns.MagicDns);
+        Assert.Equal("./mesh-data/mesh.db", config.Database.Sqlite.Path);
+        Assert.Equal("0.0.0.0:3478", config.Derp.Server.StunListenAddr);
+        Assert.EndsWith("mesh-data/mesh.sock", config.AdminSocketPath);
+        Assert.Equal(TimeSpan.FromDays(180), config.NodeKeyExpiryTime);
+    }
+
+    [Fact]
+    public void HeadscaleShapedFile_IsRead()
+    {
+        var config = CoordinatorConfig.Load("""
+            server_url: https://mesh.example.test:443
+            listen_addr: 0.0.0.0:8080
+            metrics_listen_addr: 127.0.0.1:9091
+            prefixes:
+              v4: 100.96.0.0/12
+              v6: fd7a:115c:a1e0:1::/64
+            derp:
+              server: {enabled: true, region_id: 900, region_code: home, stun_listen_addr: 0.0.0.0:3479}
+              urls: []
+            dns:
+              magic_dns: true
+              base_domain: corp.mesh
+              nameservers: {global: [1.1.1.1, 8.8.8.8]}
+              extra_records:
+                - {name: grafana.corp.mesh, type: A, value: 100.96.0.10}
+            database: {type: sqlite, sqlite: {path: /var/lib/mesh/mesh.db}}
+            policy: {path: /etc/mesh/policy.hujson}
+            node_key_expiry: "0"
+            """, "config.yaml");
+        Assert.Equal("https://mesh.example.test:443", config.ServerUrl);
+        Assert.Equal(900, config.Derp.Server.RegionId);
+        Assert.Equal(["1.1.1.1", "8.8.8.8"], config.Dns.Nameservers.Global);
+        Assert.Equal("grafana.corp.mesh", Assert.Single(config.Dns.ExtraRecords).Name);
+        Assert.Equal("/var/lib/mesh/mesh.sock", config.AdminSocketPath);
+        Assert.Null(config.NodeKeyExpiryTime);
+    }
+
+    [Theory]
+    [InlineData("listen_adr: 1.2.3.4:80", "listen_adr")]
+    [InlineData("listen_addr: localhost", "listen_addr \"localhost\"")]
+    [InlineData("prefixes: {v4: 100.64.0.0/33}", "prefixes.v4")]
+    [InlineData("prefixes: {v6: 100.64.0.0/10}", "prefixes.v6")]
+    [InlineData("dns: {nameservers: {global: [one.one]}}", "dns.nameservers.global \"one.one\"")]
+    [InlineData("database: {type: postgres}", "only sqlite")]
+    [InlineData("node_key_expiry: soon", "node_key_expiry \"soon\"")]
+    [InlineData("server_url: ftp://x", "server_url")]
+    [InlineData("tls_cert_path: /x.pem", "set both")]
+    public void BadValue_NamesTheKey(string yaml, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => CoordinatorConfig.Load(yaml, "c.yaml"));
+        Assert.Contains(expected, e.Message);
+        Assert.StartsWith("c.yaml:", e.Message);
+    }
+
+    [Theory]
+    [InlineData("90s", 90)]
+    [InlineData("30m", 1800)]
+    [InlineData("24h", 86400)]
+    [InlineData("7d", 604800)]
+    [InlineData("1h30m", 5400)]
+    [InlineData("0", 0)]
+    public void Durations_GoStyle(string text, int seconds) => Assert.Equal(TimeSpan.FromSeconds(seconds), Durations.Parse(text));
+}
