@@ -87,7 +87,7 @@ internal sealed class PolicyCompiler
                     {
                         foreach (var (first, bits) in IpText.ToPrefixes(part))
                         {
-                            var last = bits == 0 ? UInt128.MaxValue : first | (UInt128.MaxValue >> bits);
+                            var last = bits == 128 ? first : first | (UInt128.MaxValue >> bits);
                             var text = IpText.FormatPrefix(first, bits);
                             var prefixSet = IpSet.Of(new IpRange(first, last));
                             foreach (var p in d.Ports)
