@@ -102,4 +102,14 @@ public static class PolicyJson
 
         return root.ToJsonString(Output);
     }
+
+    /// <summary>
+    /// What <c>mesh-operator policy compile</c> prints: the policy compiled against the topology, every node's filter.
+    /// </summary>
+    /// <exception cref="PolicyException">The policy or the topology is invalid, or a policy test fails.</exception>
+    public static string CompileToJson(string policyText, string topologyJson)
+    {
+        var topology = ParseTopology(topologyJson);
+        return SerializeFilters(PolicyEngine.Compile(policyText, topology), topology);
+    }
 }
