@@ -1,0 +1,51 @@
+namespace Mesh.Policy;
+
+/// <summary>One destination of a rule after resolution: the text clients see, the addresses, one port range.</summary>
+internal sealed record DstEntry(NetPortRange Net, IpSet Set, bool Wildcard);
+
+/// <summary>A rule resolved against the topology: sets of addresses instead of names.</summary>
+internal sealed class CompiledRule
+{
+    public required AclRule Rule { get; init; }
+
+    /// <summary>Sources as the filter carries them (for "*": mesh ranges plus every approved subnet route).</summary>
+    public required IpSet Src { get; init; }
+
+    public required IReadOnlyList<string> SrcStrings { get; init; }
+
+    /// <summary>Sources as resolved from the selectors alone (what autogroup:self narrows).</summary>
+    public required IpSet ResolvedSrc { get; init; }
+
+    public required IReadOnlyList<int>? Protocols { get; init; }
+
+    public required DstEntry[] Entries { get; init; }
+
+    /// <summary>Ports of the rule's autogroup:self destinations; null when it has none.</summary>
+    public required PortRange[]? SelfPorts { get; init; }
+
+    public required bool InternetDst { get; init; }
+
+    /// <summary>Union of <see cref="Entries"/> (every address for "*").</summary>
+    public required IpSet DstAll { get; init; }
+
+    /// <summary>The rule is limited to routers with these tags (a grant's <c>via</c>).</summary>
+    public string[]? Via => Rule.Via;
+
+    public bool MatchesProtocol(IReadOnlyList<int> wanted)
+    {
+        if (Protocols is null)
+        {
+            return true;
+        }
+
+        foreach (var p in Protocols)
+        {
+            if (wanted.Contains(p))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
