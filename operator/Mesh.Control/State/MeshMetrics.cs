@@ -1,0 +1,38 @@
+using System.Diagnostics.Metrics;
+
+namespace Mesh.Control.State;
+
+/// <summary>
+/// The coordinator's metrics (OpenTelemetry, scraped in Prometheus format at /metrics on
+/// metrics_listen_addr): nodes registered and online, map pushes, policy compile time, and
+/// registrations by outcome.
+/// </summary>
+public sealed class MeshMetrics : IDisposable
+{
+    public const string MeterName = "MeshOperator.Coordinator";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _mapPushes;
+    private readonly Counter<long> _registrations;
+    private readonly Histogram<double> _policyCompile;
+    private Func<(int Registered, int Online)> _nodes = () => (0, 0);
+
+    public MeshMetrics()
+    {
+        _meter.CreateObservableGauge("mesh_nodes_registered", () => _nodes().Registered, description: "Nodes registered in the mesh");
+        _meter.CreateObservableGauge("mesh_nodes_online", () => _nodes().Online, description: "Nodes holding an open map stream");
+        _mapPushes = _meter.CreateCounter<long>("mesh_map_pushes", description: "Map responses (full or delta) sent on streams");
+        _registrations = _meter.CreateCounter<long>("mesh_registrations", description: "Node registrations by outcome");
+        _policyCompile = _meter.CreateHistogram<double>("mesh_policy_compile_seconds", unit: "s", description: "Time to compile the policy against the nodes");
+    }
+
+    public void ObserveNodes(Func<(int Registered, int Online)> nodes) => _nodes = nodes;
+
+    public void MapPushed(int count = 1) => _mapPushes.Add(count);
+
+    public void Registration(string outcome) => _registrations.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void PolicyCompiled(TimeSpan elapsed) => _policyCompile.Record(elapsed.TotalSeconds);
+
+    public void Dispose() => _meter.Dispose();
+}
