@@ -12,7 +12,11 @@ namespace Mesh.Control.State;
 /// </summary>
 public sealed class NetmapSnapshot
 {
-    public NetmapSnapshot(IReadOnlyList<MeshNodeState> nodes, ICompiledPolicy policy, DnsConfig dns, RelayMap relayMap, string domain, DateTimeOffset now)
+    private readonly Dictionary<long, MapNode> _mapNodes = [];
+    private readonly Lock _mapNodesLock = new();
+    private NetmapSnapshot? _previous;
+
+    public NetmapSnapshot(IReadOnlyList<MeshNodeState> nodes, ICompiledPolicy policy, DnsConfig dns, RelayMap relayMap, string domain, DateTimeOffset now, NetmapSnapshot? previous = null)
     {
         Nodes = nodes;
         Policy = policy;
@@ -22,6 +26,49 @@ public sealed class NetmapSnapshot
         Now = now;
         ByName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
         PrimaryRoutes = ElectPrimaries(nodes);
+        ById = nodes.ToDictionary(n => n.Id);
+        _previous = previous;
+
+        // Only one step back is ever needed; cutting the older link keeps the chain from growing.
+        if (previous is not null)
+        {
+            lock (previous._mapNodesLock)
+            {
+                previous._previous = null;
+            }
+        }
+    }
+
+    public IReadOnlyDictionary<long, MeshNodeState> ById { get; }
+
+    /// <summary>
+    /// The peer view of a node in this snapshot, made once and shared by every map built from it.
+    /// When the node, its primary routes and its expiry are unchanged since the previous snapshot,
+    /// the previous instance is reused: map streams detect changed peers by reference.
+    /// </summary>
+    public MapNode MapNodeOf(MeshNodeState node)
+    {
+        lock (_mapNodesLock)
+        {
+            if (_mapNodes.TryGetValue(node.Id, out var cached))
+            {
+                return cached;
+            }
+
+            var primaries = PrimaryRoutes.TryGetValue(node.Id, out var p) ? p : [];
+            var previous = _previous;
+            MapNode? reused = null;
+            if (previous is not null && previous.ById.TryGetValue(node.Id, out var before) && ReferenceEquals(before, node)
+                && node.IsExpired(previous.Now) == node.IsExpired(Now)
+                && (previous.PrimaryRoutes.TryGetValue(node.Id, out var beforePrimaries) ? beforePrimaries : []).SequenceEqual(primaries))
+            {
+                reused = previous.MapNodeOf(node);
+            }
+
+            var made = reused ?? NetmapBuilder.ToMapNode(node, primaries, Domain, Now);
+            _mapNodes[node.Id] = made;
+            return made;
+        }
     }
 
     public IReadOnlyList<MeshNodeState> Nodes { get; }
@@ -81,7 +128,7 @@ public sealed class NetmapBuilder
 
     public NetmapBuilder WithSelf()
     {
-        _selfNode = ToMapNode(_self);
+        _selfNode = _snapshot.MapNodeOf(_self);
         return this;
     }
 
@@ -92,7 +139,7 @@ public sealed class NetmapBuilder
         {
             if (_snapshot.ByName.TryGetValue(name, out var peer) && peer.Id != _self.Id && !peer.IsExpired(_snapshot.Now))
             {
-                _peers.Add(ToMapNode(peer));
+                _peers.Add(_snapshot.MapNodeOf(peer));
             }
         }
 
@@ -137,9 +184,8 @@ public sealed class NetmapBuilder
         Domain = _snapshot.Domain,
     };
 
-    private MapNode ToMapNode(MeshNodeState node)
+    internal static MapNode ToMapNode(MeshNodeState node, IReadOnlyList<string> primaries, string domain, DateTimeOffset now)
     {
-        var primaries = _snapshot.PrimaryRoutes.TryGetValue(node.Id, out var p) ? p : [];
         var exitNode = node.ApprovedRoutes.Any(MeshNodeState.IsExitRoute) && node.AdvertisedRoutes.Any(MeshNodeState.IsExitRoute);
         var addresses = node.HostPrefixes().ToList();
         var allowed = new List<string>(addresses);
@@ -153,7 +199,7 @@ public sealed class NetmapBuilder
         {
             Id = node.Id,
             Name = node.Name,
-            Fqdn = $"{node.Name}.{_snapshot.Domain}.",
+            Fqdn = $"{node.Name}.{domain}.",
             User = node.IsTagged ? null : node.UserName,
             Tags = node.Tags,
             NodeKey = node.NodeKey,
@@ -166,7 +212,7 @@ public sealed class NetmapBuilder
             Online = node.Online,
             LastSeen = node.LastSeen,
             KeyExpiry = node.KeyExpiryDisabled ? null : node.Expiry,
-            Expired = node.IsExpired(_snapshot.Now),
+            Expired = node.IsExpired(now),
             PrimaryRoutes = primaries,
             ExitNode = exitNode,
         };

@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Net;
+using Mesh.Control.Configuration;
+using Mesh.Control.Store;
+using Mesh.Policy;
+using Mesh.Protocol;
+using Mesh.Protocol.Control;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.Control.State;
+
+/// <summary>
+/// The coordinator's one owner of cross-cutting state (STYLE.md: Headscale's `state/`): node
+/// registration and updates, IP allocation, policy, routes and the netmap snapshot all go through
+/// here, never straight from a handler to the database. Writes are serialized by one lock and go to
+/// the store first (so a restart loses nothing), then to the in-memory view, then a new immutable
+/// <see cref="NetmapSnapshot"/> is published and the <see cref="MapStreamHub"/> pushes what changed
+/// to every connected node. Reads (maps) work on a snapshot without the lock.
+/// It implements the node API (<see cref="NodeApi.INodeService"/>) and the admin API (<see cref="Admin.IMeshAdmin"/>).
+/// </summary>
+public sealed partial class MeshState : IDisposable
+{
+    /// <summary>The policy in force when none was set: everyone may reach everything, as Tailscale's default.</summary>
+    public const string DefaultPolicy = """{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}""";
+
+    private readonly MeshStore _store;
+    private readonly CoordinatorConfig _config;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly IpAllocator _ips;
+    private readonly Dictionary<long, MeshNodeState> _nodes = [];
+    private readonly Dictionary<MachineKey, long> _byMachine = [];
+    private readonly Dictionary<long, int> _openStreams = [];
+    private readonly Dictionary<long, UserRecord> _users = [];
+    private readonly DnsConfig _dns;
+    private readonly RelayMap _relayMap;
+    private string _policyText = DefaultPolicy;
+    private DateTimeOffset? _policyUpdatedAt;
+    private ICompiledPolicy _policy;
+    private long _generation;
+    private NetmapSnapshot _snapshot;
+
+    public MeshState(MeshStore store, CoordinatorConfig config, TimeProvider? time = null, ILogger? logger = null, MeshMetrics? metrics = null)
+    {
+        _store = store;
+        _config = config;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        Metrics = metrics ?? new MeshMetrics();
+        _ips = new IpAllocator(config.PrefixV4, config.PrefixV6);
+        _dns = NetmapBuilder.DnsFrom(config);
+        _relayMap = NetmapBuilder.RelayMapFrom(config);
+        Hub = new MapStreamHub(this, _logger);
+
+        foreach (var user in store.ListUsers())
+        {
+            _users[user.Id] = user;
+        }
+
+        var routes = store.ListRoutes().ToLookup(r => r.NodeId);
+        foreach (var record in store.ListNodes())
+        {
+            var node = FromRecord(record, routes[record.Id], online: false);
+            _nodes[node.Id] = node;
+            _byMachine[node.MachineKey] = node.Id;
+            if (node.IPv4 is not null)
+            {
+                _ips.MarkInUse(node.IPv4);
+            }
+
+            if (node.IPv6 is not null)
+            {
+                _ips.MarkInUse(node.IPv6);
+            }
+        }
+
+        LoadPolicy();
+        _policy = CompileLocked(_policyText, runTests: false);
+        _snapshot = new NetmapSnapshot([.. _nodes.Values.OrderBy(n => n.Id)], _policy, _dns, _relayMap, config.Dns.BaseDomain, _time.GetUtcNow(), previous: null);
+        Metrics.ObserveNodes(() =>
+        {
+            var snapshot = Volatile.Read(ref _snapshot);
+            return (snapshot.Nodes.Count, snapshot.Nodes.Count(n => n.Online));
+        });
+    }
+
+    public MeshMetrics Metrics { get; }
+
+    internal MapStreamHub Hub { get; }
+
+    /// <summary>The netmap snapshot in force.</summary>
+    public NetmapSnapshot Snapshot => Volatile.Read(ref _snapshot);
+
+    public TimeProvider Time => _time;
+
+    /// <summary>Builds one node's full map from the current snapshot.</summary>
+    public MapResponse FullMap(long nodeId)
+    {
+        var snapshot = Snapshot;
+        var self = snapshot.Nodes.FirstOrDefault(n => n.Id == nodeId)
+            ?? throw new NodeApi.NodeApiException(404, $"node {nodeId} is not registered");
+        return new NetmapBuilder(snapshot, self).WithSelf().WithPeers().WithFilter().WithDns().WithRelayMap().Build();
+    }
+
+    /// <summary>
+    /// Periodic housekeeping (the host calls it every few seconds): publishes when a node key
+    /// expired since the last snapshot, and removes ephemeral nodes offline for longer than
+    /// ephemeral_node_inactivity_timeout.
+    /// </summary>
+    public void Tick()
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var snapshot = _snapshot;
+            var expiredSince = _nodes.Values.Any(n => n.IsExpired(now) && !n.IsExpired(snapshot.Now));
+            var stale = _nodes.Values
+                .Where(n => n.Ephemeral && !n.Online && (n.LastSeen ?? n.CreatedAt) + _config.EphemeralInactivityTime <= now)
+                .ToList();
+            foreach (var node in stale)
+            {
+                _logger.LogInformation("Removing ephemeral node {Node} ({Id}): offline since {LastSeen}", node.Name, node.Id, node.LastSeen);
+                RemoveNodeLocked(node);
+            }
+
+            if (expiredSince || stale.Count > 0)
+            {
+                PublishLocked(recompile: stale.Count > 0);
+            }
+        }
+    }
+
+    private void LoadPolicy()
+    {
+        if (!string.IsNullOrEmpty(_config.Policy.Path))
+        {
+            var path = _config.Policy.Path;
+            if (!File.Exists(path))
+            {
+                throw new ConfigException($"policy.path {path}: no such file");
+            }
+
+            var text = File.ReadAllText(path);
+            try
+            {
+                PolicyEngine.Check(text);
+            }
+            catch (PolicyException e)
+            {
+                throw new ConfigException($"policy.path {path}: {e.Message}");
+            }
+
+            _policyText = text;
+            _policyUpdatedAt = File.GetLastWriteTimeUtc(path);
+            return;
+        }
+
+        if (_store.GetPolicy() is { } stored && !string.IsNullOrWhiteSpace(stored.Text))
+        {
+            _policyText = stored.Text;
+            _policyUpdatedAt = stored.UpdatedAt;
+        }
+    }
+
+    private ICompiledPolicy CompileLocked(string text, bool runTests)
+    {
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            return PolicyEngine.Compile(text, TopologyLocked(), ++_generation, runTests);
+        }
+        finally
+        {
+            Metrics.PolicyCompiled(watch.Elapsed);
+        }
+    }
+
+    private PolicyTopology TopologyLocked() => new(
+        [.. _users.Values.Select(u => new PolicyUser(u.Id, u.Name, u.Email))],
+        [.. _nodes.Values.OrderBy(n => n.Id).Select(ToPolicyNode)]);
+
+    private static PolicyNode ToPolicyNode(MeshNodeState n) =>
+        new(n.Name, n.UserName, n.Tags, n.IPv4?.ToString(), n.IPv6?.ToString(), n.AdvertisedRoutes, n.ApprovedRoutes);
+
+    /// <summary>
+    /// Makes the current in-memory view the published snapshot and wakes the map pusher. With
+    /// <paramref name="recompile"/>, the policy is compiled again first (nodes, tags, addresses or
+    /// routes changed). If the policy no longer compiles the last good compiled policy stays.
+    /// </summary>
+    private void PublishLocked(bool recompile)
+    {
+        if (recompile)
+        {
+            try
+            {
+                _policy = CompileLocked(_policyText, runTests: false);
+            }
+            catch (PolicyException e)
+            {
+                _logger.LogError("The policy no longer compiles against the nodes ({Error}); the last good one stays in force", e.Message);
+            }
+        }
+
+        var previous = _snapshot;
+        Volatile.Write(ref _snapshot, new NetmapSnapshot([.. _nodes.Values.OrderBy(n => n.Id)], _policy, _dns, _relayMap, _config.Dns.BaseDomain, _time.GetUtcNow(), previous));
+        Hub.Signal();
+    }
+
+    private MeshNodeState FromRecord(NodeRecord record, IEnumerable<RouteRecord> routes, bool online)
+    {
+        var list = routes.ToList();
+        return new MeshNodeState
+        {
+            Id = record.Id,
+            MachineKey = MachineKey.Parse(record.MachineKey),
+            NodeKey = NodeKey.Parse(record.NodeKey),
+            DiscoKey = record.DiscoKey is null ? null : DiscoKey.Parse(record.DiscoKey),
+            UserId = record.UserId,
+            UserName = record.UserId is { } uid && _users.TryGetValue(uid, out var user) ? user.Name : null,
+            Hostname = record.Hostname,
+            Name = record.GivenName,
+            Tags = record.Tags,
+            IPv4 = record.IPv4 is null ? null : IPAddress.Parse(record.IPv4),
+            IPv6 = record.IPv6 is null ? null : IPAddress.Parse(record.IPv6),
+            Endpoints = record.Endpoints,
+            HomeRelay = record.HomeRelay,
+            LastSeen = record.LastSeen,
+            Expiry = record.Expiry,
+            KeyExpiryDisabled = record.KeyExpiryDisabled,
+            Ephemeral = record.Ephemeral,
+            AdvertisedRoutes = [.. list.Where(r => r.Advertised).Select(r => r.Prefix)],
+            ApprovedRoutes = [.. list.Where(r => r.Enabled).Select(r => r.Prefix)],
+            Online = online,
+            CreatedAt = record.CreatedAt,
+            Version = ++_generation,
+        };
+    }
+
+    /// <summary>Reloads one node from the store into the in-memory view (after any write to it).</summary>
+    private MeshNodeState RefreshLocked(long id)
+    {
+        var record = _store.GetNode(id) ?? throw new NodeApi.NodeApiException(404, $"node {id} is not registered");
+        var online = _openStreams.TryGetValue(id, out var count) && count > 0;
+        var node = FromRecord(record, _store.ListRoutes(id), online);
+        _nodes[id] = node;
+        _byMachine[node.MachineKey] = id;
+        return node;
+    }
+
+    private void RemoveNodeLocked(MeshNodeState node)
+    {
+        _store.DeleteNode(node.Id);
+        _nodes.Remove(node.Id);
+        _byMachine.Remove(node.MachineKey);
+        if (node.IPv4 is not null)
+        {
+            _ips.Release(node.IPv4);
+        }
+
+        if (node.IPv6 is not null)
+        {
+            _ips.Release(node.IPv6);
+        }
+
+        Hub.Close(node.Id);
+    }
+
+    /// <summary>A DNS label from a hostname, unique among the nodes: "web", then "web-1", "web-2", ….</summary>
+    private string UniqueNameLocked(string hostname, long? exceptId)
+    {
+        var label = new string([.. hostname.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]).Trim('-');
+        if (label.Length == 0)
+        {
+            label = "node";
+        }
+
+        if (label.Length > 63)
+        {
+            label = label[..63].TrimEnd('-');
+        }
+
+        var taken = _nodes.Values.Where(n => n.Id != exceptId).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+        if (!taken.Contains(label))
+        {
+            return label;
+        }
+
+        for (var i = 1; ; i++)
+        {
+            var candidate = $"{label}-{i}";
+            if (!taken.Contains(candidate))
+            {
+                return candidate;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Hub.Dispose();
+        Metrics.Dispose();
+    }
+}
