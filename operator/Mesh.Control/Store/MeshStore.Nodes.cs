@@ -200,7 +200,7 @@ public sealed partial class MeshStore
             return null;
         }
 
-        if (!IPAddress.TryParse(address, out var parsed) || parsed.AddressFamily != family || parsed.ScopeId != 0)
+        if (!IPAddress.TryParse(address, out var parsed) || parsed.AddressFamily != family || (family == AddressFamily.InterNetworkV6 && parsed.ScopeId != 0))
         {
             throw new ArgumentException($"\"{address}\" is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address", name);
         }
