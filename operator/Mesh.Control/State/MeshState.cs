@@ -233,9 +233,27 @@ public sealed partial class MeshState : IDisposable
             AdvertisedRoutes = [.. list.Where(r => r.Advertised).Select(r => r.Prefix)],
             ApprovedRoutes = [.. list.Where(r => r.Enabled).Select(r => r.Prefix)],
             Online = online,
+            Os = OsOf(record.HostinfoJson),
             CreatedAt = record.CreatedAt,
             Version = ++_generation,
         };
+    }
+
+    private static string? OsOf(string? hostinfoJson)
+    {
+        if (string.IsNullOrEmpty(hostinfoJson))
+        {
+            return null;
+        }
+
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize(hostinfoJson, ControlJsonContext.Default.Hostinfo)?.Os;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Reloads one node from the store into the in-memory view (after any write to it).</summary>

@@ -226,6 +226,7 @@ public sealed record ControlError(string Error);
 [JsonSerializable(typeof(RegisterRequest))]
 [JsonSerializable(typeof(RegisterResponse))]
 [JsonSerializable(typeof(MapRequest))]
+[JsonSerializable(typeof(Hostinfo))]
 [JsonSerializable(typeof(MapResponse))]
 [JsonSerializable(typeof(ControlError))]
 public sealed partial class ControlJsonContext : JsonSerializerContext;
