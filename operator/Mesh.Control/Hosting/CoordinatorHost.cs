@@ -1,0 +1,205 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Mesh.Control.Admin;
+using Mesh.Control.Configuration;
+using Mesh.Control.NodeApi;
+using Mesh.Control.State;
+using Mesh.Control.Store;
+using Mesh.Protocol.Control;
+using Mesh.WireGuard.Crypto;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+
+namespace Mesh.Control.Hosting;
+
+/// <summary>
+/// `mesh-operator coordinator`: the coordination server in one process. It serves the node API
+/// (control channel, registration, map streams), the embedded relay and /healthz on listen_addr
+/// (TLS when tls_cert_path/tls_key_path are set), the admin API on the same port (API key) and on
+/// the unix socket beside the database (trusted), Prometheus metrics on metrics_listen_addr, and
+/// STUN on UDP. All state lives in SQLite behind one <see cref="MeshState"/>.
+/// </summary>
+public sealed class CoordinatorHost : IAsyncDisposable
+{
+    public const string ControlKeySetting = "control_private_key";
+    private static readonly TimeSpan TickInterval = TimeSpan.FromSeconds(2);
+
+    private readonly WebApplication _app;
+    private readonly MeshStore _store;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _housekeeping;
+
+    private CoordinatorHost(WebApplication app, MeshStore store, CoordinatorConfig config, MeshState state, ControlServer control, int httpPort, int? metricsPort)
+    {
+        _app = app;
+        _store = store;
+        Config = config;
+        State = state;
+        Control = control;
+        HttpPort = httpPort;
+        MetricsPort = metricsPort;
+        _housekeeping = Task.Run(HousekeepingAsync);
+    }
+
+    public CoordinatorConfig Config { get; }
+    public MeshState State { get; }
+    public ControlServer Control { get; }
+    public int HttpPort { get; }
+    public int? MetricsPort { get; }
+    public Uri ServerUrl => new(Config.ServerUrl);
+    public string AdminSocketPath => Config.AdminSocketPath;
+
+    /// <summary>
+    /// Opens the database (creating it and applying migrations), loads the state, and starts
+    /// serving. A port of 0 in listen_addr or metrics_listen_addr picks a free one (tests); then
+    /// server_url follows the port actually used.
+    /// </summary>
+    public static async Task<CoordinatorHost> StartAsync(CoordinatorConfig config, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var listen = Resolve(config.ListenAddr, out var pickedHttp);
+        if (pickedHttp)
+        {
+            config.ListenAddr = listen.ToString();
+            var url = new UriBuilder(config.ServerUrl) { Port = listen.Port };
+            config.ServerUrl = url.Uri.ToString().TrimEnd('/');
+        }
+
+        IPEndPoint? metrics = null;
+        if (!string.IsNullOrEmpty(config.MetricsListenAddr))
+        {
+            metrics = Resolve(config.MetricsListenAddr, out _);
+            config.MetricsListenAddr = metrics.ToString();
+        }
+
+        var dbPath = Path.GetFullPath(config.Database.Sqlite.Path);
+        Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
+        var store = new MeshStore(dbPath, time);
+        try
+        {
+            var controlKey = Convert.FromBase64String(store.GetOrAddSetting(ControlKeySetting, () =>
+            {
+                var key = new byte[32];
+                X25519.GeneratePrivateKey(key);
+                return Convert.ToBase64String(key);
+            }));
+
+            var builder = WebApplication.CreateSlimBuilder();
+            if (loggerFactory is not null)
+            {
+                builder.Logging.ClearProviders();
+                builder.Services.AddSingleton(loggerFactory);
+            }
+
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
+                kestrel.Listen(listen, options =>
+                {
+                    if (!string.IsNullOrEmpty(config.TlsCertPath))
+                    {
+                        options.UseHttps(X509Certificate2.CreateFromPemFile(config.TlsCertPath, config.TlsKeyPath));
+                    }
+                });
+                if (metrics is not null)
+                {
+                    kestrel.Listen(metrics);
+                }
+            });
+            builder.WebHost.UseAdminSocket(config.AdminSocketPath);
+
+            var control = new ControlServer(controlKey, time);
+            var logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Mesh.Control");
+            var state = new MeshState(store, config, time, logger);
+            builder.Services.AddSingleton(control);
+            builder.Services.AddSingleton(state);
+            builder.Services.AddSingleton<INodeService>(state);
+            builder.Services.AddSingleton<IMeshAdmin>(state);
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(MeshMetrics.MeterName).AddPrometheusExporter());
+
+            var app = builder.Build();
+            var metricsPort = metrics?.Port;
+            if (metricsPort is { } mp)
+            {
+                // The metrics port serves /metrics and nothing else.
+                app.Use((context, next) =>
+                {
+                    if (context.Connection.LocalPort == mp && context.Request.Path != "/metrics")
+                    {
+                        context.Response.StatusCode = StatusCodes.Status404NotFound;
+                        return Task.CompletedTask;
+                    }
+
+                    return next(context);
+                });
+                app.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Connection.LocalPort == mp && context.Request.Path == "/metrics");
+            }
+
+            app.MapGet(ControlPaths.Health, () => Results.Text("ok\n"));
+            app.MapNodeApi();
+            app.MapAdminApi();
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("Coordinator serving {Url} (admin socket {Socket}, metrics {Metrics}); database {Db}", config.ServerUrl, config.AdminSocketPath, config.MetricsListenAddr, dbPath);
+            return new CoordinatorHost(app, store, config, state, control, listen.Port, metricsPort);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the host stops (SIGTERM/SIGINT or <see cref="DisposeAsync"/>).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
+
+    private async Task HousekeepingAsync()
+    {
+        using var timer = new PeriodicTimer(TickInterval);
+        var sweeps = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                State.Tick();
+                if (++sweeps % 30 == 0)
+                {
+                    Control.Sweep();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static IPEndPoint Resolve(string text, out bool picked)
+    {
+        var endpoint = IPEndPoint.Parse(text);
+        picked = endpoint.Port == 0;
+        if (picked)
+        {
+            using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(endpoint);
+            endpoint = (IPEndPoint)probe.LocalEndPoint!;
+        }
+
+        return endpoint;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _housekeeping.ConfigureAwait(false);
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        State.Dispose();
+        Control.Dispose();
+        _store.Dispose();
+        _stop.Dispose();
+    }
+}
