@@ -80,7 +80,7 @@ public static class AdminApi
         api.MapPost("/preauthkeys", async (HttpContext http, [FromServices] IMeshAdmin admin, CancellationToken ct) =>
         {
             var body = (await ReadJsonAsync<CreatePreAuthKeyBody>(http.Request, required: true, ct))!;
-            var request = new PreAuthKeyRequest(body.User, body.Reusable, body.Ephemeral, Duration(body.Expiration), body.Tags ?? []);
+            var request = new PreAuthKeyRequest(body.User, body.Reusable, body.Ephemeral, Duration(body.Expiration), NoNulls(body.Tags ?? [], "tags"));
             var created = await admin.CreatePreAuthKeyAsync(request, ct);
             AdminLog.PreAuthKeyCreated(Logger(http), created.View.Id, created.View.Prefix, created.View.User);
             return Created(created);
@@ -99,7 +99,7 @@ public static class AdminApi
         {
             var nodeId = Id(id, "node");
             var body = (await ReadJsonAsync<SetTagsBody>(http.Request, required: true, ct))!;
-            return Ok(await admin.SetNodeTagsAsync(nodeId, body.Tags, ct));
+            return Ok(await admin.SetNodeTagsAsync(nodeId, NoNulls(body.Tags, "tags"), ct));
         });
         api.MapPost("/nodes/{id}/expire", async (string id, HttpContext http, [FromServices] IMeshAdmin admin, CancellationToken ct) =>
         {
@@ -238,6 +238,20 @@ public static class AdminApi
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0
             ? id
             : throw AdminException.Invalid($"{what} id \"{text}\" is not a positive integer");
+
+    /// <summary>System.Text.Json does not enforce nullability of list elements; a null tag is bad input, not a 500.</summary>
+    private static IReadOnlyList<string> NoNulls(IReadOnlyList<string> values, string field)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (values[i] is null)
+            {
+                throw AdminException.Invalid($"invalid JSON body: {field}[{i}] is null");
+            }
+        }
+
+        return values;
+    }
 
     private static TimeSpan? Duration(string? text)
     {
