@@ -3,6 +3,9 @@ namespace Mesh.Policy;
 /// <summary>One destination of a rule after resolution: the text clients see, the addresses, one port range.</summary>
 internal sealed record DstEntry(NetPortRange Net, IpSet Set, bool Wildcard);
 
+/// <summary>Destinations that name nodes (users, groups, tags, autogroup:member/tagged): the nodes, and the ports.</summary>
+internal sealed record DstNodeGroup(int[] Nodes, PortRange[] Ports);
+
 /// <summary>A rule resolved against the topology: sets of addresses instead of names.</summary>
 internal sealed class CompiledRule
 {
@@ -18,14 +21,18 @@ internal sealed class CompiledRule
 
     public required IReadOnlyList<int>? Protocols { get; init; }
 
+    /// <summary>Destinations given as addresses: hosts, CIDRs, "*".</summary>
     public required DstEntry[] Entries { get; init; }
+
+    /// <summary>Destinations given as nodes; each node's own addresses are the destination.</summary>
+    public required DstNodeGroup[] NodeGroups { get; init; }
 
     /// <summary>Ports of the rule's autogroup:self destinations; null when it has none.</summary>
     public required PortRange[]? SelfPorts { get; init; }
 
     public required bool InternetDst { get; init; }
 
-    /// <summary>Union of <see cref="Entries"/> (every address for "*").</summary>
+    /// <summary>Union of all non-self destinations (every address for "*").</summary>
     public required IpSet DstAll { get; init; }
 
     /// <summary>The rule is limited to routers with these tags (a grant's <c>via</c>).</summary>

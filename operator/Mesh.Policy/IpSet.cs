@@ -54,7 +54,16 @@ internal sealed class IpSet
 
     public static IpSet OfAddresses(IEnumerable<UInt128> addresses) => Of(addresses.Select(a => new IpRange(a, a)));
 
-    public static IpSet Union(IEnumerable<IpSet> sets) => Of(sets.SelectMany(s => s._ranges));
+    public static IpSet Union(IEnumerable<IpSet> sets)
+    {
+        var list = sets.Where(static s => !s.IsEmpty).Distinct().ToList();
+        return list.Count switch
+        {
+            0 => Empty,
+            1 => list[0],
+            _ => Of(list.SelectMany(static s => s._ranges)),
+        };
+    }
 
     public IpSet Union(IpSet other) => other.IsEmpty ? this : IsEmpty ? other : Of(_ranges.Concat(other._ranges));
 

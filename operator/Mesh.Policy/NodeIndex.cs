@@ -9,6 +9,9 @@ internal sealed class NodeEntry
 
     public required UInt128[] Addresses { get; init; }
 
+    /// <summary><see cref="Addresses"/> as text, formatted once.</summary>
+    public required string[] AddressTexts { get; init; }
+
     public required IpSet Ips { get; init; }
 
     /// <summary>Approved routes other than the exit routes 0.0.0.0/0 and ::/0.</summary>
@@ -112,6 +115,7 @@ internal sealed class NodeIndex
                 Index = i,
                 Node = n,
                 Addresses = [.. addrs],
+                AddressTexts = [.. addrs.Select(IpText.Format)],
                 Ips = IpSet.OfAddresses(addrs),
                 SubnetRoutes = IpSet.Of(subnet),
                 IsExit = isExit,

@@ -10,11 +10,38 @@ internal sealed class PolicyCompiler
     private readonly PolicyDocument _doc;
     private readonly NodeIndex _index;
     private readonly Dictionary<string, IpSet> _cache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int[]> _nodeCache = new(StringComparer.Ordinal);
 
     public PolicyCompiler(PolicyDocument doc, NodeIndex index)
     {
         _doc = doc;
         _index = index;
+    }
+
+    /// <summary>Whether the selector names nodes (rather than addresses).</summary>
+    public static bool NamesNodes(Alias alias) =>
+        alias.Kind is AliasKind.User or AliasKind.Group or AliasKind.Tag or AliasKind.Member or AliasKind.Tagged;
+
+    /// <summary>The nodes a user, group, tag or autogroup:member/tagged selector names, sorted, each once.</summary>
+    public int[] ResolveNodes(Alias alias)
+    {
+        if (_nodeCache.TryGetValue(alias.Name, out var cached))
+        {
+            return cached;
+        }
+
+        IEnumerable<int> nodes = alias.Kind switch
+        {
+            AliasKind.User => UserNodes(alias.Name),
+            AliasKind.Group => _doc.Groups[alias.Name].SelectMany(UserNodes),
+            AliasKind.Tag => _index.NodesWithTag(alias.Name),
+            AliasKind.Member => _index.Untagged,
+            AliasKind.Tagged => _index.Tagged,
+            _ => [],
+        };
+        var result = nodes.Distinct().Order().ToArray();
+        _nodeCache[alias.Name] = result;
+        return result;
     }
 
     public IpSet Resolve(Alias alias)
@@ -33,11 +60,7 @@ internal sealed class PolicyCompiler
         {
             AliasKind.Wildcard => WellKnownRanges.MeshAddresses,
             AliasKind.Internet => WellKnownRanges.Internet,
-            AliasKind.User => NodesIps(UserNodes(alias.Name)),
-            AliasKind.Group => NodesIps(_doc.Groups[alias.Name].SelectMany(UserNodes)),
-            AliasKind.Tag => NodesIps(_index.NodesWithTag(alias.Name)),
-            AliasKind.Member => NodesIps(_index.Untagged),
-            AliasKind.Tagged => NodesIps(_index.Tagged),
+            _ when NamesNodes(alias) => IpSet.OfAddresses(ResolveNodes(alias).SelectMany(n => _index.Nodes[n].Addresses)),
             _ => IpSet.Empty,
         };
         _cache[alias.Name] = set;
@@ -45,9 +68,6 @@ internal sealed class PolicyCompiler
     }
 
     private IEnumerable<int> UserNodes(string token) => _index.UsersFor(token).SelectMany(_index.UntaggedNodesOf);
-
-    private IpSet NodesIps(IEnumerable<int> nodes) =>
-        IpSet.OfAddresses(nodes.SelectMany(n => _index.Nodes[n].Addresses));
 
     public List<CompiledRule> CompileRules()
     {
@@ -58,6 +78,8 @@ internal sealed class PolicyCompiler
             var hasWildcard = rule.Sources.Any(static s => s.Kind == AliasKind.Wildcard);
             var src = hasWildcard ? resolved.Union(_index.ApprovedSubnetRoutes) : resolved;
             var entries = new List<DstEntry>();
+            var nodeGroups = new List<DstNodeGroup>();
+            var dstSets = new List<IpSet>();
             List<PortRange>? selfPorts = null;
             var internet = false;
             foreach (var d in rule.Destinations)
@@ -81,6 +103,13 @@ internal sealed class PolicyCompiler
                 }
 
                 var set = Resolve(d.Alias);
+                dstSets.Add(set);
+                if (NamesNodes(d.Alias))
+                {
+                    nodeGroups.Add(new DstNodeGroup(ResolveNodes(d.Alias), d.Ports));
+                    continue;
+                }
+
                 foreach (var r in set.Ranges)
                 {
                     foreach (var part in IpText.SplitFamilies(r))
@@ -107,9 +136,10 @@ internal sealed class PolicyCompiler
                 ResolvedSrc = resolved,
                 Protocols = rule.Protocols,
                 Entries = [.. entries],
+                NodeGroups = [.. nodeGroups],
                 SelfPorts = selfPorts?.ToArray(),
                 InternetDst = internet,
-                DstAll = entries.Any(static e => e.Wildcard) ? IpSet.All : IpSet.Union(entries.Select(static e => e.Set)),
+                DstAll = entries.Any(static e => e.Wildcard) ? IpSet.All : IpSet.Union(dstSets),
             });
         }
 
@@ -121,10 +151,23 @@ internal sealed class PolicyCompiler
     {
         var nodes = _index.Nodes;
         var filters = new List<FilterRule>?[nodes.Length];
+        var perNode = new List<NetPortRange>?[nodes.Length];
+        var touched = new List<int>();
         var stamp = new int[nodes.Length];
         var stampValue = 0;
-        var touched = new Dictionary<int, List<NetPortRange>>();
         var hits = new List<int>();
+
+        void Add(int n, NetPortRange net)
+        {
+            var list = perNode[n];
+            if (list is null)
+            {
+                perNode[n] = list = [];
+                touched.Add(n);
+            }
+
+            list.Add(net);
+        }
 
         foreach (var rule in rules)
         {
@@ -134,10 +177,31 @@ internal sealed class PolicyCompiler
                 continue;
             }
 
-            if (!rule.Src.IsEmpty && rule.Entries.Length > 0)
+            if (!rule.Src.IsEmpty && (rule.Entries.Length > 0 || rule.NodeGroups.Length > 0))
             {
                 touched.Clear();
                 var wild = new List<NetPortRange>();
+                foreach (var group in rule.NodeGroups)
+                {
+                    foreach (var n in group.Nodes)
+                    {
+                        var node = nodes[n];
+                        var routers = RoutersCovering(node);
+                        foreach (var p in group.Ports)
+                        {
+                            foreach (var text in node.AddressTexts)
+                            {
+                                var net = new NetPortRange(text, p);
+                                Add(n, net);
+                                foreach (var r in routers)
+                                {
+                                    Add(r, net);
+                                }
+                            }
+                        }
+                    }
+                }
+
                 foreach (var entry in rule.Entries)
                 {
                     if (entry.Wildcard)
@@ -151,18 +215,11 @@ internal sealed class PolicyCompiler
                     NodesTouchedBy(entry.Set, hits);
                     foreach (var n in hits)
                     {
-                        if (stamp[n] == stampValue)
+                        if (stamp[n] != stampValue)
                         {
-                            continue;
+                            stamp[n] = stampValue;
+                            Add(n, entry.Net);
                         }
-
-                        stamp[n] = stampValue;
-                        if (!touched.TryGetValue(n, out var list))
-                        {
-                            touched[n] = list = [];
-                        }
-
-                        list.Add(entry.Net);
                     }
                 }
 
@@ -171,17 +228,22 @@ internal sealed class PolicyCompiler
                     var shared = new FilterRule(rule.SrcStrings, wild, rule.Protocols);
                     for (var n = 0; n < nodes.Length; n++)
                     {
-                        Append(filters, n, touched.TryGetValue(n, out var list)
+                        Append(filters, n, perNode[n] is { } list
                             ? new FilterRule(rule.SrcStrings, [.. wild, .. list], rule.Protocols)
                             : shared);
                     }
                 }
                 else
                 {
-                    foreach (var (n, list) in touched)
+                    foreach (var n in touched)
                     {
-                        Append(filters, n, new FilterRule(rule.SrcStrings, list, rule.Protocols));
+                        Append(filters, n, new FilterRule(rule.SrcStrings, perNode[n]!, rule.Protocols));
                     }
+                }
+
+                foreach (var n in touched)
+                {
+                    perNode[n] = null;
                 }
             }
 
@@ -192,6 +254,17 @@ internal sealed class PolicyCompiler
         }
 
         return filters;
+    }
+
+    /// <summary>Routers (other than the node) whose approved routes hold one of the node's own addresses; almost always none.</summary>
+    private List<int> RoutersCovering(NodeEntry node)
+    {
+        if (_index.Routers.Length == 0 || !node.HasAnyAddress(_index.ApprovedSubnetRoutes))
+        {
+            return [];
+        }
+
+        return [.. _index.Routers.Where(r => r != node.Index && node.HasAnyAddress(_index.Nodes[r].SubnetRoutes))];
     }
 
     private static void Append(List<FilterRule>?[] filters, int node, FilterRule rule) =>
@@ -208,11 +281,15 @@ internal sealed class PolicyCompiler
             _index.NodesWithAddressIn(r, into);
         }
 
-        foreach (var n in _index.Routers)
+        // One lookup in the union of all routes before scanning the routers.
+        if (_index.ApprovedSubnetRoutes.Overlaps(set))
         {
-            if (_index.Nodes[n].SubnetRoutes.Overlaps(set))
+            foreach (var n in _index.Routers)
             {
-                into.Add(n);
+                if (_index.Nodes[n].SubnetRoutes.Overlaps(set))
+                {
+                    into.Add(n);
+                }
             }
         }
 

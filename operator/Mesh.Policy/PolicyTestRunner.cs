@@ -154,6 +154,14 @@ internal static class PolicyTestRunner
                     return true;
                 }
             }
+
+            foreach (var g in rule.NodeGroups)
+            {
+                if (g.Ports.Any(p => p.Contains(port)) && g.Nodes.Any(n => policy.Index.Nodes[n].HasAnyAddress(dst)))
+                {
+                    return true;
+                }
+            }
         }
 
         return false;
