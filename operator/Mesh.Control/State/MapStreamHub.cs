@@ -93,9 +93,18 @@ internal sealed class MapStreamHub : IDisposable
                 var pushed = 0;
                 foreach (var subscription in _subscriptions.Values)
                 {
-                    lock (subscription.Gate)
+                    try
                     {
-                        pushed += subscription.Update(snapshot) ? 1 : 0;
+                        lock (subscription.Gate)
+                        {
+                            pushed += subscription.Update(snapshot) ? 1 : 0;
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        // One broken stream must not hold back the others: end it; the node reconnects for a full map.
+                        _logger.LogError(e, "Updating the map stream of node {Node} failed; closing it", subscription.NodeId);
+                        subscription.Channel.Writer.TryComplete();
                     }
                 }
 
@@ -158,7 +167,7 @@ internal sealed class MapStreamHub : IDisposable
         public long Id { get; }
         public long NodeId { get; }
         public Lock Gate { get; } = new();
-        public Channel<MapResponse> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<MapResponse>(new UnboundedChannelOptions { SingleReader = true });
+        public Channel<MapResponse> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<MapResponse>();
 
         public ChannelReader<MapResponse> Updates => Channel.Reader;
 

@@ -96,9 +96,9 @@ public sealed class ControlClient : IDisposable
         for (var attempt = 0; ; attempt++)
         {
             var session = await GetSessionAsync(attempt > 0, cancellationToken).ConfigureAwait(false);
-            using var content = new ByteArrayContent(session.Seal(payload, path));
-            content.Headers.ContentType = new MediaTypeHeaderValue(ControlFraming.SealedContentType);
-            var response = await _http.PostAsync(path, content, cancellationToken).ConfigureAwait(false);
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(session.Seal(payload, path)) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(ControlFraming.SealedContentType);
+            var response = await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
             {
                 return (response, session);
@@ -108,7 +108,13 @@ public sealed class ControlClient : IDisposable
             {
                 var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
                 var message = ReadError(response, body, session, path);
-                if (response.StatusCode == HttpStatusCode.Unauthorized && attempt == 0)
+
+                // A plain (unsealed) 401 means the coordinator does not know this session (it
+                // restarted, or forgot an idle one): handshake again once. A sealed 401 is an answer
+                // on a working session (such as a refused auth key) and is final.
+                var sessionLost = response.StatusCode == HttpStatusCode.Unauthorized
+                    && response.Content.Headers.ContentType?.MediaType != ControlFraming.SealedContentType;
+                if (sessionLost && attempt == 0)
                 {
                     continue;
                 }
