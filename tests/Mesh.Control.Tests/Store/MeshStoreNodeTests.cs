@@ -281,4 +281,34 @@ public sealed class MeshStoreNodeTests : IDisposable
 
         Assert.Equal(Enumerable.Range(1, 200).Select(i => $"node-{i}"), _store.ListNodes().Select(n => n.GivenName));
     }
+
+    [Fact]
+    public void ManyThreads_MixedWritesAndReads_AllLand()
+    {
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, 8).Select(t => new Thread(() =>
+        {
+            try
+            {
+                for (var i = 0; i < 50; i++)
+                {
+                    var n = (t * 50) + i + 1;
+                    var node = _store.InsertNode(Samples.Node(n, _alice.Id, ipv4: $"100.64.{n / 256}.{n % 256}"));
+                    _store.SetAdvertisedRoutes(node.Id, [$"10.{t}.{i}.0/24"]);
+                    _store.UpdateNodeEndpoints(node.Id, null, ["198.18.0.1:41641"], 999, Samples.Now);
+                    _store.ListNodes(_alice.Id);
+                }
+            }
+            catch (Exception ex)
+            {
+                failures.Enqueue(ex);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        Assert.Empty(failures);
+        Assert.Equal(400, _store.ListNodes().Count);
+        Assert.Equal(400, _store.ListRoutes().Count);
+    }
 }
