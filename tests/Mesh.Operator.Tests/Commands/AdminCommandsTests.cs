@@ -351,6 +351,18 @@ public sealed class AdminCommandsTests : IAsyncLifetime
         Assert.EndsWith("(is `mesh-operator coordinator` running? pass --socket or --server)", result.Err.TrimEnd());
     }
 
+    [Theory]
+    [InlineData("--socket", "")]
+    [InlineData("--server", "ftp://example.invalid", "--api-key", "k")]
+    [InlineData("--server", "http://127.0.0.1:1")]
+    public async Task BadConnectionFlags_ExitOneWithoutAStackTrace(params string[] flags)
+    {
+        var result = await CliHarness.RunAsync(Now, ["users", "list", .. flags]);
+        Assert.Equal(1, result.Exit);
+        Assert.StartsWith("error: ", result.Err);
+        Assert.DoesNotContain("   at ", result.Err);
+    }
+
     [Fact]
     public void Connect_Precedence_FlagsThenEnvironmentThenDefault()
     {
