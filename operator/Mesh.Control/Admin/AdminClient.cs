@@ -18,6 +18,7 @@ public sealed class AdminClient : IDisposable
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
     private readonly HttpClient _http;
+    private string? _socketPath;
 
     /// <summary>Wraps <paramref name="http"/>, whose BaseAddress must end with "/" (requests go to "api/v1/…" under it).</summary>
     public AdminClient(HttpClient http, string target)
@@ -56,7 +57,7 @@ public sealed class AdminClient : IDisposable
         };
         // The host name is never resolved: every connection goes to the socket.
         var http = new HttpClient(handler) { BaseAddress = new Uri("http://localhost/"), Timeout = RequestTimeout };
-        return new AdminClient(http, socketPath);
+        return new AdminClient(http, socketPath) { _socketPath = endPoint.ToString() };
     }
 
     /// <summary>A client for the coordinator at <paramref name="server"/> (http or https, maybe under a path) with an API key.</summary>
@@ -180,7 +181,9 @@ public sealed class AdminClient : IDisposable
         }
         catch (HttpRequestException e)
         {
-            throw new AdminUnreachableException(Target, Innermost(e), e);
+            // A missing socket file surfaces as "Cannot assign requested address"; say what it is.
+            var reason = _socketPath is not null && !File.Exists(_socketPath) ? "no such socket" : Innermost(e);
+            throw new AdminUnreachableException(Target, reason, e);
         }
         catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {

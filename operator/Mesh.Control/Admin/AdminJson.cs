@@ -27,6 +27,12 @@ public static class AdminJson
     private static JsonSerializerOptions Create(bool strict, bool indented)
     {
         var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = indented };
+        if (indented)
+        {
+            // For a terminal, not an HTML page: "+00:00" rather than "\u002B00:00".
+            options.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+        }
+
         if (strict)
         {
             options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;

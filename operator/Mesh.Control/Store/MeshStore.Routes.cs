@@ -89,7 +89,10 @@ public sealed partial class MeshStore
 
     private static string CanonicalPrefix(string prefix)
     {
-        if (prefix is null || !IPNetwork.TryParse(prefix, out var network))
+        // IPNetwork.TryParse masks host bits away; a prefix with them is a typo we refuse rather than guess at.
+        var slash = prefix?.IndexOf('/') ?? -1;
+        if (prefix is null || slash < 0 || !IPNetwork.TryParse(prefix, out var network)
+            || !IPAddress.TryParse(prefix.AsSpan(0, slash), out var address) || !address.Equals(network.BaseAddress))
         {
             throw new ArgumentException($"\"{prefix}\" is not a canonical CIDR prefix (address/length, no host bits)", nameof(prefix));
         }

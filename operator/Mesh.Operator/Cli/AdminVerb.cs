@@ -35,7 +35,7 @@ internal sealed class AdminVerb
 
     private readonly Option<string?> _apiKey = new("--api-key")
     {
-        Description = "API key for --server [default: $MESH_API_KEY]",
+        Description = "API key for --server; prefer $MESH_API_KEY, which other users cannot see in the process list [default: $MESH_API_KEY]",
         HelpName = "KEY",
     };
 
@@ -107,7 +107,7 @@ internal sealed class AdminVerb
         {
             await error.WriteLineAsync($"error: {e.Message}");
         }
-        catch (Exception e) when (e is UsageException or InvalidDataException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is UsageException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
         {
             await error.WriteLineAsync($"error: {e.Message}");
         }

@@ -18,7 +18,7 @@ internal static class NodesCommands
 
         var list = new Command("list", "List nodes");
         list.Aliases.Add("ls");
-        var user = new Option<string?>("--user", "-u") { Description = "Only this user's nodes" };
+        var user = new Option<string?>("--user", "-u") { Description = "Only this user's nodes", HelpName = "USER" };
         list.Add(user);
         AdminVerb.Bind(list, time, async (run, ct) =>
         {

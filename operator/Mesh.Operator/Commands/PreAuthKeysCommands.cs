@@ -17,7 +17,7 @@ internal static class PreAuthKeysCommands
         keys.Aliases.Add("preauthkey");
 
         var create = new Command("create", "Create a pre-auth key; its secret is printed this once only");
-        var user = new Option<string>("--user", "-u") { Description = "The user the key registers nodes for", Required = true };
+        var user = new Option<string>("--user", "-u") { Description = "The user the key registers nodes for", Required = true, HelpName = "USER" };
         var reusable = new Option<bool>("--reusable") { Description = "The key can register more than one node" };
         var ephemeral = new Option<bool>("--ephemeral") { Description = "Nodes registered with it are deleted when they go offline" };
         var expiration = new Option<string?>("--expiration", "-e")
@@ -59,7 +59,7 @@ internal static class PreAuthKeysCommands
 
         var list = new Command("list", "List pre-auth keys (never their secrets)");
         list.Aliases.Add("ls");
-        var listUser = new Option<string?>("--user", "-u") { Description = "Only this user's keys" };
+        var listUser = new Option<string?>("--user", "-u") { Description = "Only this user's keys", HelpName = "USER" };
         list.Add(listUser);
         AdminVerb.Bind(list, time, async (run, ct) =>
         {

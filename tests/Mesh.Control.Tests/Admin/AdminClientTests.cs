@@ -85,8 +85,19 @@ public sealed class AdminClientTests : IAsyncLifetime
         var path = Path.Combine(Path.GetDirectoryName(_server.SocketPath)!, "absent.sock");
         using var client = AdminClient.ForSocket(path);
         var e = await Assert.ThrowsAsync<AdminUnreachableException>(() => client.ListUsersAsync(Ct));
-        Assert.StartsWith($"cannot reach the coordinator at {path}: ", e.Message);
+        Assert.Equal($"cannot reach the coordinator at {path}: no such socket", e.Message);
         Assert.DoesNotContain("localhost", e.Message);
+    }
+
+    [Fact]
+    public async Task SocketFileWithoutListener_IsConnectionRefused()
+    {
+        var path = Path.Combine(Path.GetDirectoryName(_server.SocketPath)!, "dead.sock");
+        using var dead = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        dead.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        using var client = AdminClient.ForSocket(path);
+        var e = await Assert.ThrowsAsync<AdminUnreachableException>(() => client.ListUsersAsync(Ct));
+        Assert.Equal("Connection refused", e.Reason);
     }
 
     [Fact]

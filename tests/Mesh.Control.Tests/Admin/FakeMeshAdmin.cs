@@ -56,7 +56,7 @@ internal sealed class FakeMeshAdmin : IMeshAdmin
                 [$"100.64.0.{id % 250}", $"fd7a:115c:a1e0::{id:x}"],
                 "nodekey:" + new string('a', 64),
                 "mkey:" + new string('b', 64),
-                Online: id % 2 == 0,
+                Online: _nodes.Count % 2 == 0,
                 LastSeen: Now.AddMinutes(-5),
                 Expiry: Now.AddDays(180),
                 Expired: false,
