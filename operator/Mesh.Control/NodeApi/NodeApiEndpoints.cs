@@ -41,9 +41,9 @@ public static partial class NodeApiEndpoints
             return;
         }
 
-        if (!server.TryAccept(body, out var response, out _, out var error))
+        if (!server.TryAccept(body, out var response, out _, out var error, out var retryLater))
         {
-            await PlainErrorAsync(context, StatusCodes.Status400BadRequest, $"handshake refused: {error}");
+            await PlainErrorAsync(context, retryLater ? StatusCodes.Status429TooManyRequests : StatusCodes.Status400BadRequest, $"handshake refused: {error}");
             return;
         }
 

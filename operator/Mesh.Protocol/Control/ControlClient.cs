@@ -153,20 +153,30 @@ public sealed class ControlClient : IDisposable
             }
 
             ServerKey ??= await FetchServerKeyAsync(cancellationToken).ConfigureAwait(false);
-            var handshake = new ControlClientHandshake(_machinePrivateKey, ServerKey.Value, _time);
-            using var content = new ByteArrayContent(handshake.CreateInitiation());
-            content.Headers.ContentType = new MediaTypeHeaderValue(ControlFraming.SealedContentType);
-            using var response = await _http.PostAsync(ControlPaths.Handshake, content, cancellationToken).ConfigureAwait(false);
-            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
+            for (var attempt = 0; ; attempt++)
             {
-                var error = JsonSerializer.Deserialize(body, ControlJsonContext.Default.ControlError);
-                throw new ControlRequestException((int)response.StatusCode, error?.Error ?? $"handshake refused: {(int)response.StatusCode}");
-            }
+                var handshake = new ControlClientHandshake(_machinePrivateKey, ServerKey.Value, _time);
+                using var content = new ByteArrayContent(handshake.CreateInitiation());
+                content.Headers.ContentType = new MediaTypeHeaderValue(ControlFraming.SealedContentType);
+                using var response = await _http.PostAsync(ControlPaths.Handshake, content, cancellationToken).ConfigureAwait(false);
+                var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.TooManyRequests && attempt < 5)
+                {
+                    // Too soon after this machine's previous handshake: the next timestamp will be newer.
+                    await Task.Delay(TimeSpan.FromMilliseconds(25 * (attempt + 1)), _time, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
 
-            _session?.Dispose();
-            _session = handshake.Complete(body);
-            return _session;
+                if (!response.IsSuccessStatusCode)
+                {
+                    var error = JsonSerializer.Deserialize(body, ControlJsonContext.Default.ControlError);
+                    throw new ControlRequestException((int)response.StatusCode, error?.Error ?? $"handshake refused: {(int)response.StatusCode}");
+                }
+
+                _session?.Dispose();
+                _session = handshake.Complete(body);
+                return _session;
+            }
         }
         finally
         {

@@ -120,8 +120,17 @@ public sealed class ControlServer : IDisposable
     public int SessionCount => _sessions.Count;
 
     /// <summary>Consumes an initiation; on success returns the 92-byte response to send and the new session.</summary>
-    public bool TryAccept(ReadOnlySpan<byte> initiation, out byte[] response, out ControlSession? session, out string error)
+    public bool TryAccept(ReadOnlySpan<byte> initiation, out byte[] response, out ControlSession? session, out string error) =>
+        TryAccept(initiation, out response, out session, out error, out _);
+
+    /// <summary>
+    /// As above; <paramref name="retryLater"/> is set when the initiation was refused only for coming
+    /// too soon after the machine's previous one (within the 20 ms rate limit or the 2^24 ns TAI64N
+    /// granularity): the node should try again a moment later.
+    /// </summary>
+    public bool TryAccept(ReadOnlySpan<byte> initiation, out byte[] response, out ControlSession? session, out string error, out bool retryLater)
     {
+        retryLater = false;
         response = [];
         session = null;
         if (initiation.Length != Messages.InitiationSize || Messages.ReadType(initiation) != Messages.TypeInitiation)
@@ -153,6 +162,7 @@ public sealed class ControlServer : IDisposable
             if (!machine.Handshake.ConsumeInitiation(initiation, ref scratch, machine.Keys, Elapsed))
             {
                 error = "the initiation is a replay or comes too fast";
+                retryLater = true;
                 return false;
             }
 

@@ -92,6 +92,21 @@ public sealed class CoordinatorEndToEndTests
     }
 
     [Fact]
+    public async Task Reconnect_RightAfterAHandshake_IsRetriedAndSucceeds()
+    {
+        await using var coordinator = await TestCoordinator.StartAsync();
+        using var node = coordinator.NewNode("quick");
+        await node.RegisterAsync(await coordinator.CreateKeyAsync("alice"));
+
+        // A handshake within the timestamp granularity of the previous one is answered 429; the client waits and retries.
+        for (var i = 0; i < 5; i++)
+        {
+            node.Reconnect();
+            Assert.Equal("quick", (await node.MapAsync()).Self!.Name);
+        }
+    }
+
+    [Fact]
     public async Task MapStream_NodeJoiningAndLeaving_ReachesConnectedPeers()
     {
         await using var coordinator = await TestCoordinator.StartAsync();
