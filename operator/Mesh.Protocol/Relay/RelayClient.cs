@@ -206,15 +206,13 @@ public sealed class RelayClient : IAsyncDisposable
             return;
         }
 
+        await AnswerCloseAsync().ConfigureAwait(false);
         try
         {
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            if (_socket.State == WebSocketState.Open)
-            {
-                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", grace.Token).ConfigureAwait(false);
-            }
+            // Give the relay a moment to answer the close, so both sides end cleanly.
+            await _completion.Task.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is TimeoutException or RelayException)
         {
         }
 
@@ -356,6 +354,7 @@ public sealed class RelayClient : IAsyncDisposable
             // The connection broke or was disposed: a plain end, reported as such.
         }
 
+        await AnswerCloseAsync().ConfigureAwait(false);
         _received.Writer.TryComplete(failure);
         foreach (var ping in _pings.Values)
         {
@@ -369,6 +368,32 @@ public sealed class RelayClient : IAsyncDisposable
         else
         {
             _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Sends our close (or answers the relay's), unless the socket is already past that.</summary>
+    private async Task AnswerCloseAsync()
+    {
+        if (_socket.State != WebSocketState.CloseReceived && _socket.State != WebSocketState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _sendLock.WaitAsync(grace.Token).ConfigureAwait(false);
+            try
+            {
+                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, grace.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
         }
     }
 
