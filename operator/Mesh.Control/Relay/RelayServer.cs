@@ -130,7 +130,7 @@ public sealed class RelayServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(reason);
         if (_clients.TryGetValue(node, out var connection))
         {
-            connection.Close(RelayErrorCode.Disconnected, reason);
+            CloseAndForget(connection, RelayErrorCode.Disconnected, reason);
             return true;
         }
 
@@ -183,7 +183,7 @@ public sealed class RelayServer : IAsyncDisposable
     {
         foreach (var client in _clients)
         {
-            client.Value.Close(RelayErrorCode.ShuttingDown, "the relay is shutting down");
+            CloseAndForget(client.Value, RelayErrorCode.ShuttingDown, "the relay is shutting down");
         }
     }
 
@@ -224,7 +224,6 @@ public sealed class RelayServer : IAsyncDisposable
         var admitted = await AdmitAsync(socket, remote, buffer, aborted).ConfigureAwait(false);
         if (admitted is not { } node)
         {
-            Interlocked.Increment(ref _refused);
             return;
         }
 
@@ -274,24 +273,27 @@ public sealed class RelayServer : IAsyncDisposable
         RelayFrames.WriteServerKey(hello, PublicKey, challenge);
         await socket.SendAsync(hello, WebSocketMessageType.Binary, endOfMessage: true, aborted).ConfigureAwait(false);
 
-        int length;
-        using (var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time))
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, deadline.Token))
+        // The deadline races the receive rather than cancelling it: cancelling a WebSocket receive
+        // aborts the socket, and the client should still get its Timeout error.
+        using var deadlineCancel = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var receive = RelayWebSocket.ReceiveMessageAsync(socket, buffer, aborted).AsTask();
+        var deadline = Task.Delay(_options.HandshakeTimeout, _time, deadlineCancel.Token);
+        if (await Task.WhenAny(receive, deadline).ConfigureAwait(false) != receive)
         {
-            try
-            {
-                length = await RelayWebSocket.ReceiveMessageAsync(socket, buffer, linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !aborted.IsCancellationRequested)
-            {
-                await RefuseAsync(socket, remote, RelayErrorCode.Timeout, $"no ClientInfo within {_options.HandshakeTimeout.TotalSeconds:0.#} s", aborted).ConfigureAwait(false);
-                return null;
-            }
-            catch (RelayException e)
-            {
-                await RefuseAsync(socket, remote, RelayErrorCode.ProtocolError, e.Message, aborted).ConfigureAwait(false);
-                return null;
-            }
+            await RefuseAsync(socket, remote, RelayErrorCode.Timeout, $"no ClientInfo within {_options.HandshakeTimeout.TotalSeconds:0.#} s", aborted).ConfigureAwait(false);
+            return null;
+        }
+
+        await deadlineCancel.CancelAsync().ConfigureAwait(false);
+        int length;
+        try
+        {
+            length = await receive.ConfigureAwait(false);
+        }
+        catch (RelayException e)
+        {
+            await RefuseAsync(socket, remote, RelayErrorCode.ProtocolError, e.Message, aborted).ConfigureAwait(false);
+            return null;
         }
 
         if (length < 0)
@@ -333,6 +335,7 @@ public sealed class RelayServer : IAsyncDisposable
 
     private async Task RefuseAsync(WebSocket socket, IPAddress? remote, RelayErrorCode code, string reason, CancellationToken aborted)
     {
+        Interlocked.Increment(ref _refused);
         RelayLog.Refused(_logger, remote, code, reason);
         using var grace = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         grace.CancelAfter(_options.CloseGracePeriod);
@@ -385,7 +388,17 @@ public sealed class RelayServer : IAsyncDisposable
     private void ProtocolViolation(RelayConnection connection, string reason)
     {
         RelayLog.ProtocolError(_logger, connection.Key, reason);
-        connection.Close(RelayErrorCode.ProtocolError, reason);
+        CloseAndForget(connection, RelayErrorCode.ProtocolError, reason);
+    }
+
+    /// <summary>
+    /// Starts closing a connection and removes it from the table at once (if it is still the
+    /// node's current one), so it counts as gone while it waits for its close handshake.
+    /// </summary>
+    private void CloseAndForget(RelayConnection connection, RelayErrorCode code, string reason)
+    {
+        _clients.TryRemove(new KeyValuePair<NodeKey, RelayConnection>(connection.Key, connection));
+        connection.Close(code, reason);
     }
 
     /// <summary>Handles one frame from a client; returns a description of the violation if it breaks the protocol.</summary>
