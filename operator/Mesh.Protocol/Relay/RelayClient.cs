@@ -353,6 +353,10 @@ public sealed class RelayClient : IAsyncDisposable
         {
             // The connection broke or was disposed: a plain end, reported as such.
         }
+        catch (Exception e)
+        {
+            failure = new RelayException("the relay connection failed", innerException: e);
+        }
 
         await AnswerCloseAsync().ConfigureAwait(false);
         _received.Writer.TryComplete(failure);
