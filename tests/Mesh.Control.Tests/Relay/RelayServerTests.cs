@@ -326,6 +326,19 @@ public class RelayServerTests
     }
 
     [Fact]
+    public async Task HostStopping_TellsClientsShuttingDown()
+    {
+        var host = await RelayHost.StartAsync();
+        await using var client = await host.ConnectAsync(TestNode.Create());
+
+        var stopping = host.DisposeAsync().AsTask();
+        var ended = await Assert.ThrowsAsync<RelayException>(() => client.Completion.WaitAsync(TimeSpan.FromSeconds(10), Ct));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        Assert.Equal(RelayErrorCode.ShuttingDown, ended.Code);
+    }
+
+    [Fact]
     public async Task HundredClients_Concurrently_EachReachesItsNeighbour()
     {
         const int count = 100;

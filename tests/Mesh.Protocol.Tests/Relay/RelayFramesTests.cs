@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using CsCheck;
 using Mesh.Protocol.Relay;
 using Mesh.WireGuard;
 using Mesh.WireGuard.Crypto;
@@ -94,6 +95,22 @@ public class RelayFramesTests
         Assert.True(RelayFrames.TryParsePacket(payload, out var peer, out var parsed));
         Assert.Equal(Key(9), peer);
         Assert.Equal(packet, parsed.ToArray());
+    }
+
+    [Fact]
+    public void Packet_RandomKeysAndPayloads_RoundTrip()
+    {
+        var buffer = new byte[RelayFrames.MaxFrameSize];
+        Gen.Select(Gen.Byte.Array[32], Gen.Byte.Array[0, 2000]).Sample((key, packet) =>
+        {
+            var peer = new NodeKey(new NoisePublicKey(key));
+            var length = RelayFrames.WritePacket(buffer, RelayFrameType.SendPacket, peer, packet);
+            Assert.True(RelayFrames.TryReadFrame(buffer.AsSpan(0, length), out var type, out var payload));
+            Assert.Equal(RelayFrameType.SendPacket, type);
+            Assert.True(RelayFrames.TryParsePacket(payload, out var parsedPeer, out var parsed));
+            Assert.Equal(peer, parsedPeer);
+            Assert.True(parsed.SequenceEqual(packet));
+        });
     }
 
     [Fact]
