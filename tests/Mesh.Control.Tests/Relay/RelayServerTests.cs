@@ -21,8 +21,8 @@ public class RelayServerTests
     public async Task TwoClients_ExchangePacketsBothWays()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
-        var b = TestNode.Create();
+        var a = RelayTestNode.Create();
+        var b = RelayTestNode.Create();
         await using var clientA = await host.ConnectAsync(a);
         await using var clientB = await host.ConnectAsync(b);
         Assert.True(await Eventually.HoldsAsync(() => host.Server.ConnectedClients == 2));
@@ -46,8 +46,8 @@ public class RelayServerTests
     public async Task ManyPackets_ArriveInOrderAndIntact()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
-        var b = TestNode.Create();
+        var a = RelayTestNode.Create();
+        var b = RelayTestNode.Create();
         await using var clientA = await host.ConnectAsync(a);
         await using var clientB = await host.ConnectAsync(b);
 
@@ -70,8 +70,8 @@ public class RelayServerTests
     [Fact]
     public async Task UnauthorizedKey_IsRefusedWithUnauthorized()
     {
-        var member = TestNode.Create();
-        var stranger = TestNode.Create();
+        var member = RelayTestNode.Create();
+        var stranger = RelayTestNode.Create();
         await using var host = await RelayHost.StartAsync(key => key == member.Key);
 
         var refused = await Assert.ThrowsAsync<RelayException>(() => host.ConnectAsync(stranger));
@@ -87,8 +87,8 @@ public class RelayServerTests
     [Fact]
     public async Task ClientWithoutThePrivateKey_IsRefusedWithBadProof()
     {
-        var victim = TestNode.Create();
-        var impostor = TestNode.Create();
+        var victim = RelayTestNode.Create();
+        var impostor = RelayTestNode.Create();
         await using var host = await RelayHost.StartAsync();
 
         await using var raw = await RawRelayConnection.HandshakeAsync(host, claimed: victim, prover: impostor);
@@ -104,8 +104,8 @@ public class RelayServerTests
     public async Task SendToAbsentPeer_YieldsPeerGone()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
-        var absent = TestNode.Create();
+        var a = RelayTestNode.Create();
+        var absent = RelayTestNode.Create();
         await using var clientA = await host.ConnectAsync(a);
 
         await clientA.SendAsync(absent.Key, new byte[] { 1, 2, 3 }, Ct);
@@ -121,8 +121,8 @@ public class RelayServerTests
     public async Task PeerThatDisconnected_YieldsPeerGone()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
-        var b = TestNode.Create();
+        var a = RelayTestNode.Create();
+        var b = RelayTestNode.Create();
         await using var clientA = await host.ConnectAsync(a);
         var clientB = await host.ConnectAsync(b);
         await clientB.DisposeAsync();
@@ -138,8 +138,8 @@ public class RelayServerTests
     {
         const int capacity = 16;
         await using var host = await RelayHost.StartAsync(configure: o => o.SendQueueCapacity = capacity);
-        var fast = TestNode.Create();
-        var slow = TestNode.Create();
+        var fast = RelayTestNode.Create();
+        var slow = RelayTestNode.Create();
         await using var sender = await host.ConnectAsync(fast);
         await using var sluggard = await RawRelayConnection.HandshakeAsync(host, slow);
         Assert.Equal(RelayFrameType.ServerInfo, (await sluggard.ReceiveAsync()).Type);
@@ -167,9 +167,9 @@ public class RelayServerTests
     public async Task MalformedFrame_ClosesOnlyThatConnection()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
-        var b = TestNode.Create();
-        var bad = TestNode.Create();
+        var a = RelayTestNode.Create();
+        var b = RelayTestNode.Create();
+        var bad = RelayTestNode.Create();
         await using var clientA = await host.ConnectAsync(a);
         await using var clientB = await host.ConnectAsync(b);
         await using var raw = await RawRelayConnection.HandshakeAsync(host, bad);
@@ -198,7 +198,7 @@ public class RelayServerTests
     public async Task ProtocolViolation_GetsProtocolErrorAndClose(byte[] frame)
     {
         await using var host = await RelayHost.StartAsync();
-        await using var raw = await RawRelayConnection.HandshakeAsync(host, TestNode.Create());
+        await using var raw = await RawRelayConnection.HandshakeAsync(host, RelayTestNode.Create());
         Assert.Equal(RelayFrameType.ServerInfo, (await raw.ReceiveAsync()).Type);
 
         await raw.SendAsync(frame);
@@ -211,7 +211,7 @@ public class RelayServerTests
     public async Task OversizedMessage_GetsProtocolErrorAndClose()
     {
         await using var host = await RelayHost.StartAsync();
-        await using var raw = await RawRelayConnection.HandshakeAsync(host, TestNode.Create());
+        await using var raw = await RawRelayConnection.HandshakeAsync(host, RelayTestNode.Create());
         Assert.Equal(RelayFrameType.ServerInfo, (await raw.ReceiveAsync()).Type);
 
         await raw.SendAsync(new byte[RelayFrames.MaxFrameSize + 1]);
@@ -247,8 +247,8 @@ public class RelayServerTests
     public async Task NewerConnection_ReplacesTheOlder()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
-        var b = TestNode.Create();
+        var a = RelayTestNode.Create();
+        var b = RelayTestNode.Create();
         await using var first = await host.ConnectAsync(a);
         await using var second = await host.ConnectAsync(a);
         await using var clientB = await host.ConnectAsync(b);
@@ -265,7 +265,7 @@ public class RelayServerTests
     public async Task Disconnect_ClosesTheClientWithTheReason()
     {
         await using var host = await RelayHost.StartAsync();
-        var a = TestNode.Create();
+        var a = RelayTestNode.Create();
         await using var client = await host.ConnectAsync(a);
 
         Assert.True(host.Server.Disconnect(a.Key, "node deleted"));
@@ -281,7 +281,7 @@ public class RelayServerTests
     public async Task Ping_IsAnswered()
     {
         await using var host = await RelayHost.StartAsync();
-        await using var client = await host.ConnectAsync(TestNode.Create());
+        await using var client = await host.ConnectAsync(RelayTestNode.Create());
 
         var rtt = await client.PingAsync(Ct);
 
@@ -292,7 +292,7 @@ public class RelayServerTests
     public async Task IdleClient_ReceivesKeepAlives()
     {
         await using var host = await RelayHost.StartAsync(configure: o => o.KeepAliveInterval = TimeSpan.FromMilliseconds(100));
-        await using var raw = await RawRelayConnection.HandshakeAsync(host, TestNode.Create());
+        await using var raw = await RawRelayConnection.HandshakeAsync(host, RelayTestNode.Create());
         var (type, payload) = await raw.ReceiveAsync();
         Assert.Equal(RelayFrameType.ServerInfo, type);
         Assert.True(RelayFrames.TryParseServerInfo(payload, out _));
@@ -307,11 +307,11 @@ public class RelayServerTests
         await using var host = await RelayHost.StartAsync();
         var options = new RelayClientOptions { ExpectedRelayKey = new NoisePublicKey(new byte[32]) };
 
-        var refused = await Assert.ThrowsAsync<RelayException>(() => host.ConnectAsync(TestNode.Create(), options));
+        var refused = await Assert.ThrowsAsync<RelayException>(() => host.ConnectAsync(RelayTestNode.Create(), options));
 
         Assert.Equal(RelayErrorCode.BadProof, refused.Code);
         var pinned = new RelayClientOptions { ExpectedRelayKey = host.Server.PublicKey };
-        await using var ok = await host.ConnectAsync(TestNode.Create(), pinned);
+        await using var ok = await host.ConnectAsync(RelayTestNode.Create(), pinned);
     }
 
     [Fact]
@@ -329,7 +329,7 @@ public class RelayServerTests
     public async Task HostStopping_TellsClientsShuttingDown()
     {
         var host = await RelayHost.StartAsync();
-        await using var client = await host.ConnectAsync(TestNode.Create());
+        await using var client = await host.ConnectAsync(RelayTestNode.Create());
 
         var stopping = host.DisposeAsync().AsTask();
         var ended = await Assert.ThrowsAsync<RelayException>(() => client.Completion.WaitAsync(TimeSpan.FromSeconds(10), Ct));
@@ -343,7 +343,7 @@ public class RelayServerTests
     {
         const int count = 100;
         await using var host = await RelayHost.StartAsync();
-        var nodes = Enumerable.Range(0, count).Select(_ => TestNode.Create()).ToArray();
+        var nodes = Enumerable.Range(0, count).Select(_ => RelayTestNode.Create()).ToArray();
         var clients = await Task.WhenAll(nodes.Select(n => host.ConnectAsync(n)));
         try
         {

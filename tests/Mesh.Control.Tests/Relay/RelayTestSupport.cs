@@ -13,15 +13,15 @@ using Microsoft.Extensions.Logging;
 
 namespace Mesh.Control.Tests.Relay;
 
-internal sealed record TestNode(byte[] PrivateKey, NodeKey Key)
+internal sealed record RelayTestNode(byte[] PrivateKey, NodeKey Key)
 {
-    public static TestNode Create()
+    public static RelayTestNode Create()
     {
         var privateKey = new byte[32];
         X25519.GeneratePrivateKey(privateKey);
         var publicKey = new byte[32];
         X25519.PublicKey(privateKey, publicKey);
-        return new TestNode(privateKey, new NodeKey(new NoisePublicKey(publicKey)));
+        return new RelayTestNode(privateKey, new NodeKey(new NoisePublicKey(publicKey)));
     }
 }
 
@@ -57,7 +57,7 @@ internal sealed class RelayHost : IAsyncDisposable
         return new RelayHost(app, new Uri(new Uri(address), RelayEndpointExtensions.DefaultPath));
     }
 
-    public Task<RelayClient> ConnectAsync(TestNode node, RelayClientOptions? options = null) =>
+    public Task<RelayClient> ConnectAsync(RelayTestNode node, RelayClientOptions? options = null) =>
         RelayClient.ConnectAsync(Url, node.PrivateKey, options, TestContext.Current.CancellationToken);
 
     public async ValueTask DisposeAsync()
@@ -88,7 +88,7 @@ internal sealed class RawRelayConnection : IAsyncDisposable
     }
 
     /// <summary>Opens, reads ServerKey, and answers with a proof made by <paramref name="prover"/> for the key <paramref name="claimed"/>.</summary>
-    public static async Task<RawRelayConnection> HandshakeAsync(RelayHost host, TestNode claimed, TestNode? prover = null)
+    public static async Task<RawRelayConnection> HandshakeAsync(RelayHost host, RelayTestNode claimed, RelayTestNode? prover = null)
     {
         var raw = await OpenAsync(host);
         var (type, payload) = await raw.ReceiveAsync();
