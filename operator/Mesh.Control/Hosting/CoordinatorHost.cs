@@ -4,6 +4,8 @@ using System.Security.Cryptography.X509Certificates;
 using Mesh.Control.Admin;
 using Mesh.Control.Configuration;
 using Mesh.Control.NodeApi;
+using Mesh.Control.Relay;
+using Mesh.Control.Stun;
 using Mesh.Control.State;
 using Mesh.Control.Store;
 using Mesh.Protocol.Control;
@@ -35,9 +37,12 @@ public sealed class CoordinatorHost : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _housekeeping;
 
-    private CoordinatorHost(WebApplication app, MeshStore store, CoordinatorConfig config, MeshState state, ControlServer control, int httpPort, int? metricsPort)
+    private readonly StunServer? _stun;
+
+    private CoordinatorHost(WebApplication app, MeshStore store, CoordinatorConfig config, MeshState state, ControlServer control, int httpPort, int? metricsPort, StunServer? stun)
     {
         _app = app;
+        _stun = stun;
         _store = store;
         Config = config;
         State = state;
@@ -54,6 +59,11 @@ public sealed class CoordinatorHost : IAsyncDisposable
     public int? MetricsPort { get; }
     public Uri ServerUrl => new(Config.ServerUrl);
     public string AdminSocketPath => Config.AdminSocketPath;
+
+    /// <summary>The STUN server's UDP port, when the embedded relay is enabled.</summary>
+    public int? StunPort => _stun?.LocalEndPoints.FirstOrDefault()?.Port;
+
+    public RelayServer? Relay => Config.Derp.Server.Enabled ? _app.Services.GetRequiredService<RelayServer>() : null;
 
     /// <summary>
     /// Opens the database (creating it and applying migrations), loads the state, and starts
@@ -114,6 +124,16 @@ public sealed class CoordinatorHost : IAsyncDisposable
             });
             builder.WebHost.UseAdminSocket(config.AdminSocketPath);
 
+            // STUN first: with port 0 (tests) the relay map must name the port actually bound.
+            StunServer? stun = null;
+            if (config.Derp.Server.Enabled)
+            {
+                var stunOptions = new StunServerOptions();
+                stunOptions.Endpoints.Add(IPEndPoint.Parse(config.Derp.Server.StunListenAddr));
+                stun = StunServer.Start(stunOptions, loggerFactory?.CreateLogger<StunServer>());
+                config.Derp.Server.StunListenAddr = stun.LocalEndPoints[0].ToString();
+            }
+
             var control = new ControlServer(controlKey, time);
             var logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Mesh.Control");
             var state = new MeshState(store, config, time, logger);
@@ -121,6 +141,14 @@ public sealed class CoordinatorHost : IAsyncDisposable
             builder.Services.AddSingleton(state);
             builder.Services.AddSingleton<INodeService>(state);
             builder.Services.AddSingleton<IMeshAdmin>(state);
+            if (config.Derp.Server.Enabled)
+            {
+                // The relay proves its identity with the coordinator's control key, which nodes already pin;
+                // only nodes of this mesh (a registered, unexpired node key) may use it.
+                builder.Services.AddSingleton<IRelayAuthorizer>(RelayAuthorizer.From(state.IsRelayAuthorized));
+                builder.Services.AddMeshRelay(o => o.PrivateKey = controlKey);
+            }
+
             builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(MeshMetrics.MeterName).AddPrometheusExporter());
 
             var app = builder.Build();
@@ -144,9 +172,17 @@ public sealed class CoordinatorHost : IAsyncDisposable
             app.MapGet(ControlPaths.Health, () => Results.Text("ok\n"));
             app.MapNodeApi();
             app.MapAdminApi();
+            if (config.Derp.Server.Enabled)
+            {
+                app.MapRelay("/derp");
+                var relay = app.Services.GetRequiredService<RelayServer>();
+                state.NodeRevoked += key => relay.Disconnect(key, "the node was removed or its key expired");
+                state.Metrics.ObserveRelay(() => relay.ConnectedClients, () => relay.PacketsForwarded, () => relay.PacketsDropped, () => stun?.RequestsAnswered ?? 0);
+            }
+
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             logger.LogInformation("Coordinator serving {Url} (admin socket {Socket}, metrics {Metrics}); database {Db}", config.ServerUrl, config.AdminSocketPath, config.MetricsListenAddr, dbPath);
-            return new CoordinatorHost(app, store, config, state, control, listen.Port, metricsPort);
+            return new CoordinatorHost(app, store, config, state, control, listen.Port, metricsPort, stun);
         }
         catch
         {
@@ -200,6 +236,11 @@ public sealed class CoordinatorHost : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         State.Dispose();
         Control.Dispose();
+        if (_stun is not null)
+        {
+            await _stun.DisposeAsync().ConfigureAwait(false);
+        }
+
         _store.Dispose();
         _stop.Dispose();
     }

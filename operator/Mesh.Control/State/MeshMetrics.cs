@@ -28,6 +28,14 @@ public sealed class MeshMetrics : IDisposable
 
     public void ObserveNodes(Func<(int Registered, int Online)> nodes) => _nodes = nodes;
 
+    public void ObserveRelay(Func<long> clients, Func<long> forwarded, Func<long> dropped, Func<long> stunRequests)
+    {
+        _meter.CreateObservableGauge("mesh_relay_clients", clients, description: "Nodes connected to the embedded relay");
+        _meter.CreateObservableCounter("mesh_relay_packets_forwarded", forwarded, description: "Packets the relay delivered");
+        _meter.CreateObservableCounter("mesh_relay_packets_dropped", dropped, description: "Packets the relay dropped (a full per-client queue)");
+        _meter.CreateObservableCounter("mesh_stun_requests", stunRequests, description: "STUN binding requests answered");
+    }
+
     public void MapPushed(int count = 1) => _mapPushes.Add(count);
 
     public void Registration(string outcome) => _registrations.Add(1, new KeyValuePair<string, object?>("outcome", outcome));

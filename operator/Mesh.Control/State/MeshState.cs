@@ -88,6 +88,25 @@ public sealed partial class MeshState : IDisposable
 
     public MeshMetrics Metrics { get; }
 
+    /// <summary>Raised (under the state's lock: keep handlers quick) when a node is deleted or its key expires.</summary>
+    public event Action<NodeKey>? NodeRevoked;
+
+    /// <summary>Whether a node key may use the embedded relay: it belongs to a registered node whose key has not expired.</summary>
+    public bool IsRelayAuthorized(NodeKey key)
+    {
+        var snapshot = Snapshot;
+        var now = _time.GetUtcNow();
+        foreach (var node in snapshot.Nodes)
+        {
+            if (node.NodeKey == key)
+            {
+                return !node.IsExpired(now);
+            }
+        }
+
+        return false;
+    }
+
     internal MapStreamHub Hub { get; }
 
     /// <summary>The netmap snapshot in force.</summary>
@@ -115,7 +134,13 @@ public sealed partial class MeshState : IDisposable
         lock (_lock)
         {
             var snapshot = _snapshot;
-            var expiredSince = _nodes.Values.Any(n => n.IsExpired(now) && !n.IsExpired(snapshot.Now));
+            var newlyExpired = _nodes.Values.Where(n => n.IsExpired(now) && !n.IsExpired(snapshot.Now)).ToList();
+            var expiredSince = newlyExpired.Count > 0;
+            foreach (var node in newlyExpired)
+            {
+                NodeRevoked?.Invoke(node.NodeKey);
+            }
+
             var stale = _nodes.Values
                 .Where(n => n.Ephemeral && !n.Online && (n.LastSeen ?? n.CreatedAt) + _config.EphemeralInactivityTime <= now)
                 .ToList();
@@ -283,6 +308,7 @@ public sealed partial class MeshState : IDisposable
         }
 
         Hub.Close(node.Id);
+        NodeRevoked?.Invoke(node.NodeKey);
     }
 
     /// <summary>A DNS label from a hostname, unique among the nodes: "web", then "web-1", "web-2", ….</summary>

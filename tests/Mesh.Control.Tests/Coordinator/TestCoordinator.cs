@@ -91,15 +91,16 @@ internal sealed class TestNode : IDisposable
         _coordinator = coordinator;
         Hostname = hostname;
         MachinePrivate = NewKey();
-        var nodePrivate = NewKey();
+        NodePrivate = NewKey();
         var pub = new byte[32];
-        X25519.PublicKey(nodePrivate, pub);
+        X25519.PublicKey(NodePrivate, pub);
         NodeKey = new NodeKey(new NoisePublicKey(pub));
         Client = new ControlClient(coordinator.Url, MachinePrivate);
     }
 
     public string Hostname { get; }
     public byte[] MachinePrivate { get; }
+    public byte[] NodePrivate { get; }
     public NodeKey NodeKey { get; set; }
     public ControlClient Client { get; private set; }
 

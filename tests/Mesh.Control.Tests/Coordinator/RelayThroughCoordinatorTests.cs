@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Sockets;
+using Mesh.Protocol.Relay;
+using Mesh.Protocol.Stun;
+
+namespace Mesh.Control.Tests.Coordinator;
+
+/// <summary>The embedded relay and STUN server as the coordinator serves them: only the mesh's own nodes may relay.</summary>
+public sealed class RelayThroughCoordinatorTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static Task<TestCoordinator> StartWithRelayAsync() => TestCoordinator.StartAsync(c =>
+    {
+        c.Derp.Server.Enabled = true;
+        c.Derp.Server.StunListenAddr = "127.0.0.1:0";
+    });
+
+    [Fact]
+    public async Task RegisteredNodes_ExchangePacketsThroughTheRelay()
+    {
+        await using var coordinator = await StartWithRelayAsync();
+        var key = await coordinator.CreateKeyAsync("alice", reusable: true);
+        using var a = coordinator.NewNode("a");
+        using var b = coordinator.NewNode("b");
+        await a.RegisterAsync(key);
+        await b.RegisterAsync(key);
+
+        var map = await a.MapAsync();
+        var relayUrl = new Uri(map.RelayMap!.Regions.Single().Nodes.Single().Url);
+        await using var relayA = await RelayClient.ConnectAsync(relayUrl, a.NodePrivate, cancellationToken: Token);
+        await using var relayB = await RelayClient.ConnectAsync(relayUrl, b.NodePrivate, cancellationToken: Token);
+
+        await relayA.SendAsync(b.NodeKey, new byte[] { 1, 2, 3 }, Token);
+        var received = await relayB.ReceiveAsync(Token);
+        Assert.Equal(RelayMessageKind.Packet, received.Kind);
+        Assert.Equal(a.NodeKey, received.Peer);
+        Assert.Equal(new byte[] { 1, 2, 3 }, received.Packet.ToArray());
+        Assert.Equal(1, coordinator.Host.Relay!.PacketsForwarded);
+    }
+
+    [Fact]
+    public async Task UnregisteredKey_IsRefusedByTheRelay()
+    {
+        await using var coordinator = await StartWithRelayAsync();
+        using var stranger = coordinator.NewNode("stranger");
+        var url = new Uri(coordinator.Url, "/derp");
+        var e = await Assert.ThrowsAsync<RelayException>(async () =>
+        {
+            await using var client = await RelayClient.ConnectAsync(url, stranger.NodePrivate, cancellationToken: Token);
+            await client.ReceiveAsync(Token);
+        });
+        Assert.Equal(RelayErrorCode.Unauthorized, e.Code);
+    }
+
+    [Fact]
+    public async Task DeletedNode_IsDisconnectedFromTheRelay()
+    {
+        await using var coordinator = await StartWithRelayAsync();
+        using var a = coordinator.NewNode("a");
+        var id = (await a.RegisterAsync(await coordinator.CreateKeyAsync("alice"))).NodeId;
+        await using var relay = await RelayClient.ConnectAsync(new Uri(coordinator.Url, "/derp"), a.NodePrivate, cancellationToken: Token);
+        Assert.True(coordinator.Host.Relay!.IsConnected(a.NodeKey));
+
+        await coordinator.Admin.DeleteNodeAsync(id, Token);
+
+        var done = await Task.WhenAny(relay.Completion, Task.Delay(TimeSpan.FromSeconds(10), Token));
+        Assert.Same(relay.Completion, done);
+        Assert.False(coordinator.Host.Relay.IsConnected(a.NodeKey));
+    }
+
+    [Fact]
+    public async Task Stun_AnswersWithTheMappedAddress_AndTheRelayMapNamesItsPort()
+    {
+        await using var coordinator = await StartWithRelayAsync();
+        using var node = coordinator.NewNode("n");
+        await node.RegisterAsync(await coordinator.CreateKeyAsync("alice"));
+        var stun = (await node.MapAsync()).RelayMap!.Regions.Single().Nodes.Single().StunEndpoint!;
+        Assert.EndsWith($":{coordinator.Host.StunPort}", stun);
+
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var mapped = await StunClient.QueryAsync(socket, new IPEndPoint(IPAddress.Loopback, coordinator.Host.StunPort!.Value), TimeSpan.FromSeconds(5), Token);
+        Assert.Equal(socket.LocalEndPoint, mapped);
+    }
+}
