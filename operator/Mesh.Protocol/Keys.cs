@@ -110,7 +110,7 @@ public readonly record struct DiscoKey(NoisePublicKey Value)
     public static DiscoKey Parse(string text) => TryParse(text, out var key, out var error) ? key : throw new FormatException(error);
 }
 
-internal sealed class NodeKeyJsonConverter : JsonConverter<NodeKey>
+public sealed class NodeKeyJsonConverter : JsonConverter<NodeKey>
 {
     public override NodeKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         NodeKey.TryParse(reader.GetString(), out var key, out var error) ? key : throw new JsonException(error);
@@ -118,7 +118,7 @@ internal sealed class NodeKeyJsonConverter : JsonConverter<NodeKey>
     public override void Write(Utf8JsonWriter writer, NodeKey value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
 }
 
-internal sealed class MachineKeyJsonConverter : JsonConverter<MachineKey>
+public sealed class MachineKeyJsonConverter : JsonConverter<MachineKey>
 {
     public override MachineKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         MachineKey.TryParse(reader.GetString(), out var key, out var error) ? key : throw new JsonException(error);
@@ -126,7 +126,7 @@ internal sealed class MachineKeyJsonConverter : JsonConverter<MachineKey>
     public override void Write(Utf8JsonWriter writer, MachineKey value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
 }
 
-internal sealed class DiscoKeyJsonConverter : JsonConverter<DiscoKey>
+public sealed class DiscoKeyJsonConverter : JsonConverter<DiscoKey>
 {
     public override DiscoKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         DiscoKey.TryParse(reader.GetString(), out var key, out var error) ? key : throw new JsonException(error);

@@ -4,8 +4,8 @@ using Mesh.Sidecar.Commands;
 namespace Mesh.Sidecar;
 
 /// <summary>
-/// `mesh-sidecar`: the node agent. Today it carries the standalone WireGuard interface
-/// (`mesh-sidecar wg`); the mesh verbs (`up`, `status`, …) of DESIGN.md build on the same device.
+/// `mesh-sidecar`: the node agent (`up`, and `status`, `ip`, `down` over its local socket) and the
+/// standalone WireGuard interface (`wg`), both on the same C# WireGuard device.
 /// </summary>
 internal static class Program
 {
@@ -13,6 +13,10 @@ internal static class Program
     {
         var root = new RootCommand("mesh-sidecar: the MeshOperator node agent (a userspace WireGuard)");
         root.Add(WgCommand.Create());
+        foreach (var command in AgentCommands.Create())
+        {
+            root.Add(command);
+        }
         return root.Parse(args).Invoke();
     }
 }

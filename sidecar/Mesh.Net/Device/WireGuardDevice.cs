@@ -58,6 +58,8 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     private long _txPackets;
     private long _noEndpointDrops;
     private long _tunWriteErrors;
+    private long _filterDrops;
+    private IPacketFilterHook? _filter;
     private long _handshakeWindowStart;
     private int _handshakesInWindow;
     private long _underLoadUntil;
@@ -77,6 +79,16 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     public int InterfaceIndex => _tun.InterfaceIndex;
     public int Mtu => _tun.Mtu;
     public int ListenPort => Volatile.Read(ref _udp).LocalPort;
+
+    /// <summary>The inbound filter, swapped atomically; null lets every authenticated packet through (plain WireGuard).</summary>
+    public IPacketFilterHook? Filter
+    {
+        get => Volatile.Read(ref _filter);
+        set => Volatile.Write(ref _filter, value);
+    }
+
+    /// <summary>Bytes and packets per peer are in the engine; these are the device's own.</summary>
+    public long FilterDrops => Interlocked.Read(ref _filterDrops);
 
     /// <summary>Creates the TUN interface (up, with its MTU) and binds the UDP port. Call <see cref="Start"/> to move packets.</summary>
     public static WireGuardDevice Create(WireGuardDeviceOptions options)
@@ -129,6 +141,12 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
         if (noEndpoint > 0)
         {
             drops["NoEndpoint"] = noEndpoint;
+        }
+
+        var filtered = Interlocked.Read(ref _filterDrops);
+        if (filtered > 0)
+        {
+            drops["Filtered"] = filtered;
         }
 
         var tunErrors = Interlocked.Read(ref _tunWriteErrors);
@@ -341,6 +359,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             var count = 0;
             while (true)
             {
+                Volatile.Read(ref _filter)?.Outbound(packet.AsSpan(0, n));
                 var result = Engine.Encapsulate(packet.AsSpan(0, n), batch.GetBuffer(count));
                 if (result.Action == TunnelAction.SendToPeer)
                 {
@@ -427,7 +446,11 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                 switch (result.Action)
                 {
                     case TunnelAction.WriteToTunnel:
-                        if (!_tun.TryWrite(output.AsSpan(0, result.Length)))
+                        if (Volatile.Read(ref _filter) is { } filter && !filter.Inbound(output.AsSpan(0, result.Length)))
+                        {
+                            Interlocked.Increment(ref _filterDrops);
+                        }
+                        else if (!_tun.TryWrite(output.AsSpan(0, result.Length)))
                         {
                             Interlocked.Increment(ref _tunWriteErrors);
                         }
@@ -563,6 +586,19 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
         _stop.Dispose();
         DeviceLog.Down(_logger, Name);
     }
+}
+
+/// <summary>
+/// The stateful filter the mesh agent installs (DESIGN.md: every node filters decrypted inbound
+/// packets). Called on the data path: must be thread-safe, fast, and allocation-free.
+/// </summary>
+public interface IPacketFilterHook
+{
+    /// <summary>A decrypted packet from the tunnel, before it reaches the TUN; false drops it.</summary>
+    bool Inbound(ReadOnlySpan<byte> packet);
+
+    /// <summary>A packet from the TUN about to be encrypted (records flows so replies pass).</summary>
+    void Outbound(ReadOnlySpan<byte> packet);
 }
 
 /// <summary>A snapshot of a device's packet counters.</summary>

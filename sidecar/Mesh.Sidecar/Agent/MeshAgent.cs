@@ -1,0 +1,404 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Mesh.Net.Device;
+using Mesh.Net.Linux;
+using Mesh.Net.Uapi;
+using Mesh.Protocol;
+using Mesh.Protocol.Control;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Sidecar.Agent;
+
+/// <summary>
+/// `mesh-sidecar up`: the node agent. It keeps its identity in the state directory, registers with
+/// the coordinator over the control channel, holds the map stream, and applies every map to the
+/// WireGuard device as it arrives: the TUN's addresses, the peers (keys, allowed IPs, endpoints), the
+/// routes for peers (and their subnet routes with --accept-routes). It serves the local API that
+/// `status`, `ip` and `down` use. When the coordinator is away the tunnels stay up and the agent
+/// reconnects with backoff; a restarted agent keeps its keys and so its mesh IPs.
+/// </summary>
+internal sealed class MeshAgent : IAsyncDisposable
+{
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(4);
+    private const int PersistentKeepalive = 25;
+
+    private readonly AgentOptions _options;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly Lock _lock = new();
+    private readonly NetmapView _view = new();
+    private readonly HashSet<string> _addresses = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _routes = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _down = new();
+    private AgentState _state = null!;
+    private WireGuardDevice? _device;
+    private ControlClient? _control;
+    private LocalApiServer? _api;
+    private string _backendState = "Starting";
+
+    public MeshAgent(AgentOptions options, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("agent");
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _down.Token);
+        var token = linked.Token;
+        _state = AgentState.LoadOrCreate(_options.StateDirectory);
+        if (_state.LoginServer != _options.LoginServer.ToString())
+        {
+            _state.ServerKey = null;
+            _state.LoginServer = _options.LoginServer.ToString();
+            _state.Save(_options.StateDirectory);
+        }
+
+        _device = WireGuardDevice.Create(new WireGuardDeviceOptions
+        {
+            InterfaceName = _options.Tun,
+            Mtu = _options.Mtu,
+            ListenPort = _options.Port,
+            Logger = _loggerFactory.CreateLogger("device"),
+        });
+        _device.Apply(new UapiSetRequest { PrivateKey = _state.NodeKeyBytes });
+        _device.Start();
+        _api = new LocalApiServer(_options.Socket, Handle);
+        _control = new ControlClient(_options.LoginServer, _state.MachineKeyBytes, _state.PinnedServerKey);
+
+        var backoff = TimeSpan.FromMilliseconds(500);
+        var registered = false;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                if (!registered)
+                {
+                    await RegisterAsync(token).ConfigureAwait(false);
+                    registered = true;
+                }
+
+                _backendState = "Running";
+                await foreach (var map in _control.MapStreamAsync(MapRequest(), token).ConfigureAwait(false))
+                {
+                    backoff = TimeSpan.FromMilliseconds(500);
+                    Apply(map);
+                }
+
+                _logger.LogWarning("The coordinator ended the map stream; reconnecting");
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (ControlRequestException e) when (e.Status is 401 or 403 or 404)
+            {
+                _backendState = "NeedsLogin";
+                _logger.LogWarning("The coordinator refused this node ({Reason}); registering again", e.Message);
+                registered = false;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or ControlProtocolException or ControlRequestException or TimeoutException)
+            {
+                _backendState = "Reconnecting";
+                _logger.LogWarning("Lost the coordinator ({Reason}); tunnels stay up, retrying in {Delay} s", e.Message, backoff.TotalSeconds);
+            }
+
+            try
+            {
+                await Task.Delay(backoff, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+        }
+    }
+
+    /// <summary>Registers; a machine already registered first tries without its auth key (a single-use key is spent).</summary>
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        if (_state.ServerKey is null)
+        {
+            var key = await _control!.FetchServerKeyAsync(cancellationToken).ConfigureAwait(false);
+            _state.ServerKey = key.ToString();
+            _state.Save(_options.StateDirectory);
+            _logger.LogInformation("Pinned coordinator key {Key}", key);
+        }
+
+        var nodeKey = NodeKeyOf(_state.NodeKeyBytes);
+        RegisterResponse response;
+        try
+        {
+            response = await _control!.RegisterAsync(new RegisterRequest { NodeKey = nodeKey, Hostname = _options.Hostname, Os = "linux" }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ControlRequestException e) when (e.Status == 401 && _options.AuthKey is not null)
+        {
+            _logger.LogDebug("Not registered yet ({Reason}); using the auth key", e.Message);
+            response = await _control!.RegisterAsync(new RegisterRequest { NodeKey = nodeKey, Hostname = _options.Hostname, Os = "linux", AuthKey = _options.AuthKey }, cancellationToken).ConfigureAwait(false);
+        }
+
+        _logger.LogInformation("Registered as {Name} ({Addresses})", response.Name, string.Join(", ", response.Addresses));
+    }
+
+    private MapRequest MapRequest() => new()
+    {
+        NodeKey = NodeKeyOf(_state.NodeKeyBytes),
+        Endpoints = LocalEndpoints(),
+        Hostinfo = new Hostinfo
+        {
+            Hostname = _options.Hostname,
+            Os = "linux",
+            RoutableIps = _options.AdvertiseRoutes,
+            AdvertiseExitNode = _options.AdvertiseExitNode,
+        },
+        Stream = true,
+    };
+
+    private void Apply(MapResponse map)
+    {
+        lock (_lock)
+        {
+            if (!_view.Apply(map) || _view.Self is null || _device is null)
+            {
+                return;
+            }
+
+            using var netlink = new RtNetlink();
+            SyncAddresses(netlink);
+            var request = PeersRequest(out var routes);
+            _device.Apply(request);
+            SyncRoutes(netlink, routes);
+        }
+    }
+
+    private void SyncAddresses(RtNetlink netlink)
+    {
+        var desired = _view.Self!.Addresses.ToHashSet(StringComparer.Ordinal);
+        foreach (var address in desired.Where(a => !_addresses.Contains(a)))
+        {
+            var prefix = IPNetwork.Parse(address);
+            netlink.AddAddress(_device!.InterfaceIndex, prefix.BaseAddress, prefix.PrefixLength);
+            _addresses.Add(address);
+            _logger.LogInformation("Address {Address} on {Tun}", address, _options.Tun);
+        }
+
+        foreach (var address in _addresses.Where(a => !desired.Contains(a)).ToList())
+        {
+            var prefix = IPNetwork.Parse(address);
+            TryNetlink(() => netlink.DeleteAddress(_device!.InterfaceIndex, prefix.BaseAddress, prefix.PrefixLength));
+            _addresses.Remove(address);
+        }
+    }
+
+    /// <summary>The device's peer set from the map: every visible, unexpired peer with its allowed IPs and an endpoint.</summary>
+    private UapiSetRequest PeersRequest(out HashSet<string> routes)
+    {
+        routes = new HashSet<string>(StringComparer.Ordinal);
+        var current = _device!.GetState().Peers.ToDictionary(p => Convert.ToBase64String(p.PublicKey));
+        var updates = new List<UapiPeerUpdate>();
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var peer in _view.Peers)
+        {
+            if (peer.Expired)
+            {
+                continue;
+            }
+
+            var key = peer.NodeKey.Value.ToArray();
+            var id = Convert.ToBase64String(key);
+            wanted.Add(id);
+            var allowed = new List<IPNetwork>();
+            foreach (var prefix in peer.AllowedIps)
+            {
+                var network = IPNetwork.Parse(prefix);
+                var isAddress = peer.Addresses.Contains(prefix);
+                if (isAddress || (_options.AcceptRoutes && network.PrefixLength > 0))
+                {
+                    allowed.Add(network);
+                    routes.Add(network.ToString());
+                }
+            }
+
+            IPEndPoint? endpoint = null;
+            if (!current.TryGetValue(id, out var existing) || existing.Endpoint is null)
+            {
+                endpoint = ChooseEndpoint(peer.Endpoints);
+            }
+
+            updates.Add(new UapiPeerUpdate
+            {
+                PublicKey = key,
+                Endpoint = endpoint,
+                PersistentKeepaliveInterval = PersistentKeepalive,
+                ReplaceAllowedIps = true,
+                AllowedIps = allowed,
+            });
+        }
+
+        foreach (var (id, peer) in current)
+        {
+            if (!wanted.Contains(id))
+            {
+                updates.Add(new UapiPeerUpdate { PublicKey = peer.PublicKey, Remove = true });
+            }
+        }
+
+        return new UapiSetRequest { Peers = updates };
+    }
+
+    private void SyncRoutes(RtNetlink netlink, HashSet<string> desired)
+    {
+        foreach (var route in desired.Where(r => !_routes.Contains(r)))
+        {
+            var prefix = IPNetwork.Parse(route);
+            if (TryNetlink(() => netlink.AddRoute(_device!.InterfaceIndex, prefix.BaseAddress, prefix.PrefixLength)))
+            {
+                _routes.Add(route);
+            }
+        }
+
+        foreach (var route in _routes.Where(r => !desired.Contains(r)).ToList())
+        {
+            var prefix = IPNetwork.Parse(route);
+            TryNetlink(() => netlink.DeleteRoute(_device!.InterfaceIndex, prefix.BaseAddress, prefix.PrefixLength));
+            _routes.Remove(route);
+        }
+    }
+
+    private bool TryNetlink(Action action)
+    {
+        try
+        {
+            action();
+            return true;
+        }
+        catch (NetlinkException e)
+        {
+            _logger.LogWarning("{Error}", e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>The peer's first reported IPv4 endpoint, else its first one.</summary>
+    private static IPEndPoint? ChooseEndpoint(IReadOnlyList<string> endpoints)
+    {
+        IPEndPoint? fallback = null;
+        foreach (var text in endpoints)
+        {
+            if (IPEndPoint.TryParse(text, out var endpoint))
+            {
+                if (endpoint.AddressFamily == AddressFamily.InterNetwork)
+                {
+                    return endpoint;
+                }
+
+                fallback ??= endpoint;
+            }
+        }
+
+        return fallback;
+    }
+
+    /// <summary>The addresses of this host's interfaces (not loopback, link-local, the TUN or mesh ones) with the WireGuard port.</summary>
+    private List<string> LocalEndpoints()
+    {
+        var port = _device?.ListenPort ?? _options.Port;
+        var meshV4 = IPNetwork.Parse("100.64.0.0/10");
+        var meshV6 = IPNetwork.Parse("fd7a:115c:a1e0::/48");
+        var endpoints = new List<string>();
+        foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+        {
+            if (nic.Name == _options.Tun || nic.NetworkInterfaceType == NetworkInterfaceType.Loopback || nic.OperationalStatus != OperationalStatus.Up)
+            {
+                continue;
+            }
+
+            foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
+            {
+                var address = unicast.Address;
+                if (IPAddress.IsLoopback(address) || address.IsIPv6LinkLocal || meshV4.Contains(address) || meshV6.Contains(address))
+                {
+                    continue;
+                }
+
+                endpoints.Add(new IPEndPoint(address, port).ToString());
+            }
+        }
+
+        return endpoints;
+    }
+
+    private static NodeKey NodeKeyOf(byte[] privateKey)
+    {
+        var pub = new byte[32];
+        Mesh.WireGuard.Crypto.X25519.PublicKey(privateKey, pub);
+        return new NodeKey(new Mesh.WireGuard.NoisePublicKey(pub));
+    }
+
+    private LocalResponse Handle(LocalRequest request)
+    {
+        switch (request.Op)
+        {
+            case "status":
+                return new LocalResponse(true, Status: Status());
+            case "ip":
+                lock (_lock)
+                {
+                    return new LocalResponse(true, Ips: [.. (_view.Self?.Addresses ?? []).Select(a => a.Split('/')[0])]);
+                }
+
+            case "down":
+                _logger.LogInformation("Going down on request");
+                _down.Cancel();
+                return new LocalResponse(true, Message: "going down");
+            default:
+                return new LocalResponse(false, $"unknown operation \"{request.Op}\"");
+        }
+    }
+
+    private StatusReport Status()
+    {
+        lock (_lock)
+        {
+            var devicePeers = _device?.GetState().Peers.ToDictionary(p => Convert.ToBase64String(p.PublicKey)) ?? [];
+            var self = _view.Self;
+            var selfNode = new StatusNode(
+                _options.Hostname,
+                self?.Name ?? "-",
+                [.. (self?.Addresses ?? []).Select(a => a.Split('/')[0])],
+                _backendState == "Running",
+                "-",
+                0,
+                0,
+                null,
+                self?.User,
+                self?.Tags);
+            var peers = new List<StatusNode>();
+            foreach (var peer in _view.Peers.OrderBy(p => p.Name, StringComparer.Ordinal))
+            {
+                devicePeers.TryGetValue(Convert.ToBase64String(peer.NodeKey.Value.ToArray()), out var state);
+                var handshake = state is { LastHandshakeTimeSec: > 0 } ? DateTimeOffset.FromUnixTimeSeconds(state.LastHandshakeTimeSec) : (DateTimeOffset?)null;
+                var path = state?.Endpoint is { } ep && handshake is not null ? $"direct {ep}" : "-";
+                peers.Add(new StatusNode(peer.Name, peer.Name, [.. peer.Addresses.Select(a => a.Split('/')[0])], peer.Online, path, (long)(state?.RxBytes ?? 0), (long)(state?.TxBytes ?? 0), handshake, peer.User, peer.Tags));
+            }
+
+            return new StatusReport(selfNode, peers, _backendState);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_api is not null)
+        {
+            await _api.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _control?.Dispose();
+        _device?.Dispose();
+        _down.Dispose();
+    }
+}
