@@ -1,0 +1,97 @@
+using Mesh.Sidecar.Tests.Infrastructure;
+
+namespace Mesh.Sidecar.Tests.Mesh;
+
+/// <summary>
+/// The product as a user runs it: the real coordinator and real agents, each in a network namespace
+/// of its own, joined by a bridged LAN.
+/// </summary>
+[Trait("Category", "Mesh")]
+public sealed class MeshEndToEndTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task ThreeNodes_PingEachOther_OverIpv4AndIpv6()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        foreach (var name in new[] { "a", "b", "c" })
+        {
+            await lab.AddNodeAsync(name, key);
+        }
+
+        await lab.WaitForFullMeshAsync();
+        foreach (var from in lab.Nodes.Values)
+        {
+            foreach (var to in lab.Nodes.Values.Where(n => n != from))
+            {
+                var v4 = await from.PingAsync(to.V4!, Token);
+                Assert.True(v4.Succeeded, $"{from.Name} → {to.Name} ({to.V4}):\n{v4.Describe()}\n{await lab.DescribeAsync()}");
+                var v6 = await from.PingAsync(to.V6!, Token);
+                Assert.True(v6.Succeeded, $"{from.Name} → {to.Name} ({to.V6}):\n{v6.Describe()}");
+            }
+        }
+
+        // The real CLI: `status --json` and the table.
+        var json = await lab.Nodes["a"].CliAsync(Token, "status", "--json");
+        using var status = System.Text.Json.JsonDocument.Parse(json.EnsureSuccess().Stdout);
+        var peers = status.RootElement.GetProperty("peers").EnumerateArray().ToList();
+        Assert.Equal(2, peers.Count);
+        Assert.All(peers, p => Assert.StartsWith("direct 198.18.2.", p.GetProperty("path").GetString()));
+        Assert.All(peers, p => Assert.True(p.GetProperty("online").GetBoolean()));
+        Assert.All(peers, p => Assert.True(p.GetProperty("rxBytes").GetInt64() > 0));
+        var table = (await lab.Nodes["a"].CliAsync(Token, "status")).EnsureSuccess().Stdout;
+        Assert.Contains("b ", table);
+        Assert.Contains("direct 198.18.2.", table);
+        var ip4 = (await lab.Nodes["b"].CliAsync(Token, "ip", "-4")).EnsureSuccess().Stdout.Trim();
+        Assert.Equal(lab.Nodes["b"].V4!.ToString(), ip4);
+    }
+
+    [Fact]
+    public async Task CoordinatorRestart_TunnelsStayUp_AndAgentsResync()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var a = await lab.AddNodeAsync("a", key);
+        var b = await lab.AddNodeAsync("b", key);
+        await lab.WaitForFullMeshAsync();
+        Assert.True((await a.PingAsync(b.V4!, Token)).Succeeded, "ping before the coordinator stopped");
+
+        await lab.StopCoordinatorAsync();
+        var during = await a.PingAsync(b.V4!, Token);
+        Assert.True(during.Succeeded, $"the tunnel went down with the coordinator:\n{during.Describe()}");
+
+        await lab.StartCoordinatorAsync();
+        var c = await lab.AddNodeAsync("c", key);
+        var started = DateTime.UtcNow;
+        await lab.WaitForFullMeshAsync();
+        var took = DateTime.UtcNow - started;
+        Assert.True(took < TimeSpan.FromSeconds(10), $"agents took {took.TotalSeconds:0.0} s to get back in sync");
+        var ping = await a.PingAsync(c.V4!, Token);
+        Assert.True(ping.Succeeded, $"a → new node c after the restart:\n{ping.Describe()}");
+    }
+
+    [Fact]
+    public async Task AgentRestart_KeepsItsMeshIps()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var a = await lab.AddNodeAsync("a", key);
+        var b = await lab.AddNodeAsync("b", key);
+        await lab.WaitForFullMeshAsync();
+        var (v4, v6) = (a.V4, a.V6);
+
+        await a.StopAsync();
+        await a.StartAsync();
+
+        Assert.Equal(v4, a.V4);
+        Assert.Equal(v6, a.V6);
+        await lab.WaitForFullMeshAsync();
+        Assert.True((await b.PingAsync(a.V4!, Token)).Succeeded, "b → restarted a");
+        Assert.Equal(2, await lab.NodeCountAsync());
+    }
+}
