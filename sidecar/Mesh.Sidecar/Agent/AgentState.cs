@@ -68,4 +68,5 @@ internal sealed class AgentState
 [JsonSerializable(typeof(LocalRequest))]
 [JsonSerializable(typeof(LocalResponse))]
 [JsonSerializable(typeof(StatusReport))]
+[JsonSerializable(typeof(PingReport))]
 internal sealed partial class AgentJson : JsonSerializerContext;

@@ -8,7 +8,10 @@ namespace Mesh.Sidecar.Agent;
 internal sealed record LocalRequest(string Op, string? Argument = null);
 
 /// <summary>The reply: one JSON line.</summary>
-internal sealed record LocalResponse(bool Ok, string? Error = null, StatusReport? Status = null, IReadOnlyList<string>? Ips = null, string? Message = null);
+internal sealed record LocalResponse(bool Ok, string? Error = null, StatusReport? Status = null, IReadOnlyList<string>? Ips = null, string? Message = null, PingReport? Ping = null);
+
+/// <summary>`mesh-sidecar ping NODE`: an echo through the tunnel and the path that carried it.</summary>
+internal sealed record PingReport(string Node, string Ip, bool Answered, double? RttMilliseconds, string Path);
 
 /// <summary>`mesh-sidecar status --json`: this node and its peers.</summary>
 internal sealed record StatusReport(StatusNode Self, IReadOnlyList<StatusNode> Peers, string? BackendState = null);
@@ -34,12 +37,12 @@ internal sealed class LocalApiServer : IAsyncDisposable
 {
     private const int MaxRequestBytes = 64 * 1024;
     private readonly string _path;
-    private readonly Func<LocalRequest, LocalResponse> _handle;
+    private readonly Func<LocalRequest, Task<LocalResponse>> _handle;
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accept;
 
-    public LocalApiServer(string path, Func<LocalRequest, LocalResponse> handle)
+    public LocalApiServer(string path, Func<LocalRequest, Task<LocalResponse>> handle)
     {
         _path = Path.GetFullPath(path);
         _handle = handle;
@@ -87,7 +90,7 @@ internal sealed class LocalApiServer : IAsyncDisposable
                 timeout.CancelAfter(TimeSpan.FromSeconds(30));
                 var line = await ReadLineAsync(client, timeout.Token).ConfigureAwait(false);
                 var request = line is null ? null : JsonSerializer.Deserialize(line, AgentJson.Default.LocalRequest);
-                response = request is null ? new LocalResponse(false, "empty request") : _handle(request);
+                response = request is null ? new LocalResponse(false, "empty request") : await _handle(request).ConfigureAwait(false);
             }
             catch (JsonException e)
             {

@@ -339,12 +339,14 @@ internal sealed class MeshAgent : IAsyncDisposable
         return new NodeKey(new Mesh.WireGuard.NoisePublicKey(pub));
     }
 
-    private LocalResponse Handle(LocalRequest request)
+    private async Task<LocalResponse> Handle(LocalRequest request)
     {
         switch (request.Op)
         {
             case "status":
                 return new LocalResponse(true, Status: Status());
+            case "ping":
+                return await PingAsync(request.Argument).ConfigureAwait(false);
             case "ip":
                 lock (_lock)
                 {
@@ -358,6 +360,55 @@ internal sealed class MeshAgent : IAsyncDisposable
             default:
                 return new LocalResponse(false, $"unknown operation \"{request.Op}\"");
         }
+    }
+
+    /// <summary>Finds a peer by MagicDNS name, FQDN or mesh IP.</summary>
+    private MapNode? FindPeer(string target)
+    {
+        var name = target.TrimEnd('.');
+        foreach (var peer in _view.Peers)
+        {
+            if (peer.Name.Equals(name, StringComparison.OrdinalIgnoreCase) || peer.Fqdn.TrimEnd('.').Equals(name, StringComparison.OrdinalIgnoreCase)
+                || peer.Addresses.Any(a => a.Split('/')[0] == name))
+            {
+                return peer;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>An ICMP echo to the peer's mesh address, through the tunnel, reporting the path it took.</summary>
+    private async Task<LocalResponse> PingAsync(string? target)
+    {
+        if (string.IsNullOrWhiteSpace(target))
+        {
+            return new LocalResponse(false, "ping needs a node: a name, a FQDN or a mesh IP");
+        }
+
+        MapNode? peer;
+        lock (_lock)
+        {
+            peer = FindPeer(target);
+        }
+
+        if (peer is null)
+        {
+            return new LocalResponse(false, $"no peer named or addressed \"{target}\" in this node's map (mesh-sidecar status lists them)");
+        }
+
+        var ip = peer.Addresses.Select(a => IPNetwork.Parse(a).BaseAddress).OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).First();
+        using var ping = new Ping();
+        PingReply? reply = null;
+        for (var attempt = 0; attempt < 3 && reply?.Status != IPStatus.Success; attempt++)
+        {
+            // The first echo may wait for a handshake; a couple more give the path time to settle.
+            reply = await ping.SendPingAsync(ip, TimeSpan.FromSeconds(2), null, null).ConfigureAwait(false);
+        }
+
+        var path = Status().Peers.FirstOrDefault(p => p.Name == peer.Name)?.Path ?? "-";
+        var answered = reply?.Status == IPStatus.Success;
+        return new LocalResponse(true, Ping: new PingReport(peer.Name, ip.ToString(), answered, answered ? reply!.RoundtripTime : null, path));
     }
 
     private StatusReport Status()

@@ -15,7 +15,32 @@ namespace Mesh.Sidecar.Commands;
 /// </summary>
 internal static class AgentCommands
 {
-    public static IEnumerable<Command> Create() => [Up(), Status(), Ip(), Down()];
+    public static IEnumerable<Command> Create() => [Up(), Status(), Ip(), Ping(), Down()];
+
+    private static Command Ping()
+    {
+        var node = new Argument<string>("node") { Description = "a peer's name, FQDN or mesh IP" };
+        var socket = SocketOption();
+        var command = new Command("ping", "ping a peer through the tunnel and say which path answered") { node, socket };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var response = await CallAsync(parse.GetValue(socket)!, new LocalRequest("ping", parse.GetValue(node)), cancellationToken);
+            if (response?.Ping is not { } ping)
+            {
+                return 1;
+            }
+
+            if (!ping.Answered)
+            {
+                Console.WriteLine($"no reply from {ping.Node} ({ping.Ip}) — path {ping.Path}");
+                return 1;
+            }
+
+            Console.WriteLine($"pong from {ping.Node} ({ping.Ip}) via {ping.Path} in {ping.RttMilliseconds:0.###} ms");
+            return 0;
+        });
+        return command;
+    }
 
     private static Option<string> SocketOption() => new("--socket")
     {

@@ -47,6 +47,12 @@ public sealed class MeshEndToEndTests
         Assert.Contains("direct 198.18.2.", table);
         var ip4 = (await lab.Nodes["b"].CliAsync(Token, "ip", "-4")).EnsureSuccess().Stdout.Trim();
         Assert.Equal(lab.Nodes["b"].V4!.ToString(), ip4);
+        var pong = (await lab.Nodes["a"].CliAsync(Token, "ping", "b")).EnsureSuccess().Stdout;
+        Assert.Contains($"pong from b ({lab.Nodes["b"].V4})", pong);
+        Assert.Contains("via direct 198.18.2.", pong);
+        var unknown = await lab.Nodes["a"].CliAsync(Token, "ping", "nosuchnode");
+        Assert.False(unknown.Succeeded);
+        Assert.Contains("no peer named", unknown.Stderr);
     }
 
     [Fact]
