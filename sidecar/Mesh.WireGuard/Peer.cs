@@ -76,6 +76,9 @@ public sealed class Peer
 
     public long LastHandshakeUnixNanoseconds => Interlocked.Read(ref _lastHandshakeUnixNanos);
 
+    /// <summary>Engine-clock time of the last authenticated packet from this peer, or null (path health for the I/O layer).</summary>
+    public TimeSpan? LastReceived => Interlocked.Read(ref _lastReceivedAuthenticated) is var t && t != 0 ? TimeSpan.FromTicks(t) : null;
+
     public Keypair? CurrentKeypair => Volatile.Read(ref _current);
     public Keypair? PreviousKeypair => Volatile.Read(ref _previous);
     public Keypair? NextKeypair => Volatile.Read(ref _next);

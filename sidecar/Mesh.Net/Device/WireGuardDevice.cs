@@ -59,6 +59,11 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     private long _noEndpointDrops;
     private long _tunWriteErrors;
     private long _filterDrops;
+    private long _relayedIn;
+    private long _relayedOut;
+    private IRelayTransport? _relay;
+    private readonly Lock _relayLock = new();
+    private readonly byte[] _relayOutput = new byte[65536];
     private IPacketFilterHook? _filter;
     private long _handshakeWindowStart;
     private int _handshakesInWindow;
@@ -85,6 +90,59 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     {
         get => Volatile.Read(ref _filter);
         set => Volatile.Write(ref _filter, value);
+    }
+
+    /// <summary>Where packets go for peers on the relay path; null: no relay.</summary>
+    public IRelayTransport? Relay
+    {
+        get => Volatile.Read(ref _relay);
+        set => Volatile.Write(ref _relay, value);
+    }
+
+    public long RelayedIn => Interlocked.Read(ref _relayedIn);
+
+    public long RelayedOut => Interlocked.Read(ref _relayedOut);
+
+    /// <summary>Sends the peer's traffic through the relay from now on (a direct packet from it roams it back).</summary>
+    public void UseRelay(NoisePublicKey peer)
+    {
+        if (Engine.TryGetPeer(peer, out var p) && p.Context is DevicePeer devicePeer)
+        {
+            devicePeer.UseRelay();
+        }
+    }
+
+    /// <summary>The path a peer's packets take now: "direct IP:PORT", "relay", or "-" (none yet).</summary>
+    public string PathOf(NoisePublicKey peer)
+    {
+        if (!Engine.TryGetPeer(peer, out var p) || p.Context is not DevicePeer devicePeer)
+        {
+            return "-";
+        }
+
+        if (devicePeer.ViaRelay)
+        {
+            return "relay";
+        }
+
+        return devicePeer.TryGetEndpoint(out var endpoint) ? $"direct {endpoint}" : "-";
+    }
+
+    /// <summary>
+    /// Tries a direct path without leaving the current one: sends the peer a keepalive (or a
+    /// handshake initiation, when there is no session) straight to <paramref name="candidate"/>.
+    /// If the path works, the peer's answer arrives directly and roams the peer back to it.
+    /// </summary>
+    public bool ProbeDirect(NoisePublicKey peer, System.Net.IPEndPoint candidate)
+    {
+        if (!Engine.TryGetPeer(peer, out var p))
+        {
+            return false;
+        }
+
+        var buffer = new byte[256];
+        var result = p.SendKeepalive(buffer);
+        return result.Action == TunnelAction.SendToPeer && Volatile.Read(ref _udp).Send(buffer.AsSpan(0, result.Length), UdpEndpoint.FromIPEndPoint(candidate));
     }
 
     /// <summary>Bytes and packets per peer are in the engine; these are the device's own.</summary>
@@ -363,11 +421,19 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                 var result = Engine.Encapsulate(packet.AsSpan(0, n), batch.GetBuffer(count));
                 if (result.Action == TunnelAction.SendToPeer)
                 {
-                    if (((DevicePeer)result.Peer!.Context!).TryGetEndpoint(out var endpoint))
+                    var target = (DevicePeer)result.Peer!.Context!;
+                    if (target.TryGetEndpoint(out var endpoint))
                     {
                         batch.SetLength(count, result.Length);
                         batch.SetEndpoint(count, endpoint);
                         count++;
+                    }
+                    else if (target.ViaRelay && Volatile.Read(ref _relay) is { } relay)
+                    {
+                        if (relay.Send(target.Peer.PublicKey, batch.GetBuffer(count)[..result.Length]))
+                        {
+                            Interlocked.Increment(ref _relayedOut);
+                        }
                     }
                     else
                     {
@@ -433,45 +499,79 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                 from.WriteAddress(source);
                 source[16] = (byte)(from.Port >> 8);
                 source[17] = (byte)from.Port;
-                var isHandshake = datagram.Length > 0 && datagram[0] is 1 or 2;
-                var underLoad = isHandshake && CountHandshake();
-
-                var result = Engine.Decapsulate(datagram, source, output, underLoad);
-                var devicePeer = result.Peer?.Context as DevicePeer;
-                if (devicePeer is not null && devicePeer.Roam(from) && _logger.IsEnabled(LogLevel.Debug))
-                {
-                    DeviceLog.Roamed(_logger, result.Peer!.PublicKey.ToString(), from.ToString());
-                }
-
-                switch (result.Action)
-                {
-                    case TunnelAction.WriteToTunnel:
-                        if (Volatile.Read(ref _filter) is { } filter && !filter.Inbound(output.AsSpan(0, result.Length)))
-                        {
-                            Interlocked.Increment(ref _filterDrops);
-                        }
-                        else if (!_tun.TryWrite(output.AsSpan(0, result.Length)))
-                        {
-                            Interlocked.Increment(ref _tunWriteErrors);
-                        }
-
-                        break;
-                    case TunnelAction.SendToPeer:
-                        Send(devicePeer!, result, output);
-                        break;
-                    case TunnelAction.SendToSource:
-                        udp.Send(output.AsSpan(0, result.Length), from);
-                        break;
-                    case TunnelAction.Drop:
-                        Interlocked.Increment(ref _drops[(int)result.Reason]);
-                        break;
-                }
-
-                if (devicePeer is not null && devicePeer.Peer.HasStagedPackets)
-                {
-                    SendStaged(devicePeer, output);
-                }
+                Handle(datagram, source, output, from, udp, relayFrom: null);
             }
+        }
+    }
+
+    /// <summary>
+    /// One received datagram, from the UDP socket or from the relay: decrypt or answer it, write
+    /// the packet to the TUN (through the filter), roam the peer's path, and flush queued packets.
+    /// </summary>
+    private void Handle(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> source, byte[] output, in UdpEndpoint from, BatchUdpSocket? udp, NoisePublicKey? relayFrom)
+    {
+        var isHandshake = datagram.Length > 0 && datagram[0] is 1 or 2;
+        var underLoad = isHandshake && CountHandshake();
+
+        var result = Engine.Decapsulate(datagram, source, output, underLoad);
+        var devicePeer = result.Peer?.Context as DevicePeer;
+        if (devicePeer is not null && (relayFrom is null ? devicePeer.Roam(from) : devicePeer.RoamToRelay()) && _logger.IsEnabled(LogLevel.Debug))
+        {
+            DeviceLog.Roamed(_logger, result.Peer!.PublicKey.ToString(), relayFrom is null ? from.ToString() : "relay");
+        }
+
+        switch (result.Action)
+        {
+            case TunnelAction.WriteToTunnel:
+                if (Volatile.Read(ref _filter) is { } filter && !filter.Inbound(output.AsSpan(0, result.Length)))
+                {
+                    Interlocked.Increment(ref _filterDrops);
+                }
+                else if (!_tun.TryWrite(output.AsSpan(0, result.Length)))
+                {
+                    Interlocked.Increment(ref _tunWriteErrors);
+                }
+
+                break;
+            case TunnelAction.SendToPeer:
+                Send(devicePeer!, result, output);
+                break;
+            case TunnelAction.SendToSource:
+                if (relayFrom is { } key)
+                {
+                    Volatile.Read(ref _relay)?.Send(key, output.AsSpan(0, result.Length));
+                }
+                else
+                {
+                    udp?.Send(output.AsSpan(0, result.Length), from);
+                }
+
+                break;
+            case TunnelAction.Drop:
+                Interlocked.Increment(ref _drops[(int)result.Reason]);
+                break;
+        }
+
+        if (devicePeer is not null && devicePeer.Peer.HasStagedPackets)
+        {
+            SendStaged(devicePeer, output);
+        }
+    }
+
+    /// <summary>
+    /// A datagram the relay delivered from <paramref name="from"/>. It goes through exactly the
+    /// path a UDP datagram takes (the engine cannot tell the two apart); an authenticated one makes
+    /// the peer's replies go back through the relay until a direct packet roams it back.
+    /// Called from the relay's receive loop (one thread).
+    /// </summary>
+    public void InjectRelayed(NoisePublicKey from, ReadOnlySpan<byte> datagram)
+    {
+        Span<byte> source = stackalloc byte[32];
+        from.CopyTo(source);
+        lock (_relayLock)
+        {
+            Interlocked.Increment(ref _relayedIn);
+            Handle(datagram, source[..18], _relayOutput, default, null, from);
         }
     }
 
@@ -506,6 +606,13 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             if (Volatile.Read(ref _udp).Send(buffer.AsSpan(0, result.Length), endpoint))
             {
                 Interlocked.Increment(ref _txPackets);
+            }
+        }
+        else if (devicePeer.ViaRelay && Volatile.Read(ref _relay) is { } relay)
+        {
+            if (relay.Send(devicePeer.Peer.PublicKey, buffer.AsSpan(0, result.Length)))
+            {
+                Interlocked.Increment(ref _relayedOut);
             }
         }
         else
@@ -599,6 +706,17 @@ public interface IPacketFilterHook
 
     /// <summary>A packet from the TUN about to be encrypted (records flows so replies pass).</summary>
     void Outbound(ReadOnlySpan<byte> packet);
+}
+
+/// <summary>
+/// The relay path below the device's UDP seam: sends a WireGuard datagram to a peer by its key. The
+/// transport queues and returns at once (it must not block the data path); false when it dropped
+/// the datagram (not connected, queue full). Received datagrams come back through
+/// <see cref="WireGuardDevice.InjectRelayed"/>.
+/// </summary>
+public interface IRelayTransport
+{
+    bool Send(NoisePublicKey peer, ReadOnlySpan<byte> datagram);
 }
 
 /// <summary>A snapshot of a device's packet counters.</summary>
