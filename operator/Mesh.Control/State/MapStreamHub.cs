@@ -65,6 +65,7 @@ internal sealed class MapStreamHub : IDisposable
             subscription.SendFull(snapshot);
         }
 
+        _state.Metrics.MapPushed();
         return subscription;
     }
 

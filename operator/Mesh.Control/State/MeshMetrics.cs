@@ -23,7 +23,8 @@ public sealed class MeshMetrics : IDisposable
         _meter.CreateObservableGauge("mesh_nodes_online", () => _nodes().Online, description: "Nodes holding an open map stream");
         _mapPushes = _meter.CreateCounter<long>("mesh_map_pushes", description: "Map responses (full or delta) sent on streams");
         _registrations = _meter.CreateCounter<long>("mesh_registrations", description: "Node registrations by outcome");
-        _policyCompile = _meter.CreateHistogram<double>("mesh_policy_compile_seconds", unit: "s", description: "Time to compile the policy against the nodes");
+        // Seconds, so bounds from 0.5 ms up: OpenTelemetry's default bounds (0 … 10000) are sized for milliseconds.
+        _policyCompile = _meter.CreateHistogram("mesh_policy_compile_seconds", unit: "s", description: "Time to compile the policy against the nodes", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     }
 
     public void ObserveNodes(Func<(int Registered, int Online)> nodes) => _nodes = nodes;

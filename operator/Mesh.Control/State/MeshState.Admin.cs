@@ -210,7 +210,7 @@ public sealed partial class MeshState : IMeshAdmin
             ICompiledPolicy compiled;
             try
             {
-                compiled = PolicyEngine.Compile(policy, TopologyLocked(), ++_generation, runTests: true);
+                compiled = CompileLocked(policy, runTests: true);
             }
             catch (PolicyException e)
             {
