@@ -136,7 +136,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
 
             var control = new ControlServer(controlKey, time);
             var logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Mesh.Control");
-            var state = new MeshState(store, config, time, logger);
+            var metricsInstance = new MeshMetrics(Guid.NewGuid().ToString("N")[..12]);
+            var state = new MeshState(store, config, time, logger, metricsInstance);
             builder.Services.AddSingleton(control);
             builder.Services.AddSingleton(state);
             builder.Services.AddSingleton<INodeService>(state);
@@ -149,7 +150,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 builder.Services.AddMeshRelay(o => o.PrivateKey = controlKey);
             }
 
-            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(MeshMetrics.MeterName).AddPrometheusExporter());
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(metricsInstance.Name).AddPrometheusExporter());
 
             var app = builder.Build();
             var metricsPort = metrics?.Port;

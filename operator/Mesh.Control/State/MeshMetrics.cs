@@ -11,14 +11,20 @@ public sealed class MeshMetrics : IDisposable
 {
     public const string MeterName = "MeshOperator.Coordinator";
 
-    private readonly Meter _meter = new(MeterName);
+    private readonly Meter _meter;
     private readonly Counter<long> _mapPushes;
     private readonly Counter<long> _registrations;
     private readonly Histogram<double> _policyCompile;
     private Func<(int Registered, int Online)> _nodes = () => (0, 0);
 
-    public MeshMetrics()
+    /// <param name="instance">
+    /// Distinguishes coordinators sharing one process (tests, embedding): a metrics pipeline
+    /// subscribes by meter name, so each host listens to its own <see cref="Name"/> only.
+    /// </param>
+    public MeshMetrics(string? instance = null)
     {
+        Name = instance is null ? MeterName : $"{MeterName}.{instance}";
+        _meter = new Meter(Name);
         _meter.CreateObservableGauge("mesh_nodes_registered", () => _nodes().Registered, description: "Nodes registered in the mesh");
         _meter.CreateObservableGauge("mesh_nodes_online", () => _nodes().Online, description: "Nodes holding an open map stream");
         _mapPushes = _meter.CreateCounter<long>("mesh_map_pushes", description: "Map responses (full or delta) sent on streams");
@@ -26,6 +32,9 @@ public sealed class MeshMetrics : IDisposable
         // Seconds, so bounds from 0.5 ms up: OpenTelemetry's default bounds (0 … 10000) are sized for milliseconds.
         _policyCompile = _meter.CreateHistogram("mesh_policy_compile_seconds", unit: "s", description: "Time to compile the policy against the nodes", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     }
+
+    /// <summary>The meter's name, for <c>AddMeter</c>.</summary>
+    public string Name { get; }
 
     public void ObserveNodes(Func<(int Registered, int Online)> nodes) => _nodes = nodes;
 

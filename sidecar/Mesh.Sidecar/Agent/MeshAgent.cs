@@ -31,6 +31,7 @@ internal sealed class MeshAgent : IAsyncDisposable
     private readonly HashSet<string> _addresses = new(StringComparer.Ordinal);
     private readonly HashSet<string> _routes = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _down = new();
+    private readonly AgentFilter _filter = AgentFilter.Closed();
     private AgentState _state = null!;
     private WireGuardDevice? _device;
     private ControlClient? _control;
@@ -64,6 +65,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             Logger = _loggerFactory.CreateLogger("device"),
         });
         _device.Apply(new UapiSetRequest { PrivateKey = _state.NodeKeyBytes });
+        _device.Filter = _filter;
         _device.Start();
         _api = new LocalApiServer(_options.Socket, Handle);
         _control = new ControlClient(_options.LoginServer, _state.MachineKeyBytes, _state.PinnedServerKey);
@@ -167,6 +169,7 @@ internal sealed class MeshAgent : IAsyncDisposable
                 return;
             }
 
+            _filter.Update(_view.PacketFilter, _view.Self);
             using var netlink = new RtNetlink();
             SyncAddresses(netlink);
             var request = PeersRequest(out var routes);

@@ -173,6 +173,6 @@ public sealed class MetricsEndpointTests
     }
 }
 
-/// <summary>Tests that read process-wide metrics: run after the parallel tests, one at a time.</summary>
+/// <summary>Metrics tests run one at a time so their timing-sensitive counters are not disturbed by the parallel tests.</summary>
 [CollectionDefinition(nameof(MetricsCollection), DisableParallelization = true)]
 public sealed class MetricsCollection;
