@@ -14,7 +14,8 @@ internal sealed class CompiledRule
     /// <summary>Sources as the filter carries them (for "*": mesh ranges plus every approved subnet route).</summary>
     public required IpSet Src { get; init; }
 
-    public required IReadOnlyList<string> SrcStrings { get; init; }
+    /// <summary><see cref="Src"/> as filter text; formatted on first use and shared with every rule of the same source.</summary>
+    public IReadOnlyList<string> SrcStrings => Src.Texts;
 
     /// <summary>Sources as resolved from the selectors alone (what autogroup:self narrows).</summary>
     public required IpSet ResolvedSrc { get; init; }
