@@ -24,8 +24,8 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _index = new NodeIndex(topology);
         _compiler = new PolicyCompiler(doc, _index);
         _rules = _compiler.CompileRules();
-        _filterBuilder = new NodeFilterBuilder(_index, _rules);
         _peerGraph = new Lazy<PeerGraph>(() => new PeerGraph(_index, _rules), LazyThreadSafetyMode.ExecutionAndPublication);
+        _filterBuilder = new NodeFilterBuilder(_index, _rules, _peerGraph);
         _filters = new FilterRule[_index.Nodes.Length][];
         _peers = new string[_index.Nodes.Length][];
     }

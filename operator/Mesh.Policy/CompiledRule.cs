@@ -33,6 +33,9 @@ internal sealed class CompiledRule
 
     public required bool InternetDst { get; init; }
 
+    /// <summary>A "*" destination: every node receives the rule, even one without addresses.</summary>
+    public required bool WildcardDst { get; init; }
+
     /// <summary>Union of all non-self destinations (every address for "*").</summary>
     public required IpSet DstAll { get; init; }
 

@@ -4,9 +4,10 @@ namespace Mesh.Policy;
 /// Builds one node's packet filter from the compiled rules, on demand. The coordinator asks for the filters of the
 /// connected nodes only (hundreds of a topology's thousands), so building every node's filter at compile time
 /// spent most of the compile on filters nobody read: 1.57 million filter rules for the 10,000-node case in
-/// PolicyPerformanceTests, about two thirds of a 2 s compile. Per node, the rules are scanned in policy order and
-/// each is tested against the node with lookups (binary searches in the rule's node lists and address sets), so a
-/// node's filter costs about one probe per rule, and nothing is stored for nodes that are never asked.
+/// PolicyPerformanceTests, about two thirds of a 2 s compile. Per node, the rules are scanned in policy order; a
+/// rule whose destinations cannot concern the node is skipped with one bit test (<see cref="PeerGraph.Reaches"/>),
+/// the others are tested against the node with lookups (binary searches in the rule's node lists and address
+/// sets). Nothing is stored for nodes that are never asked.
 /// The output is exactly what the former eager pass produced (EagerPolicyModel in the tests keeps that pass as the
 /// reference): same rules, same order, same destinations in the same order.
 /// </summary>
@@ -14,11 +15,13 @@ internal sealed class NodeFilterBuilder
 {
     private readonly NodeIndex _index;
     private readonly IReadOnlyList<CompiledRule> _rules;
+    private readonly Lazy<PeerGraph> _graph;
 
-    public NodeFilterBuilder(NodeIndex index, IReadOnlyList<CompiledRule> rules)
+    public NodeFilterBuilder(NodeIndex index, IReadOnlyList<CompiledRule> rules, Lazy<PeerGraph> graph)
     {
         _index = index;
         _rules = rules;
+        _graph = graph;
     }
 
     /// <summary>The node's filter rules in policy order; empty when the node accepts nothing.</summary>
@@ -27,8 +30,10 @@ internal sealed class NodeFilterBuilder
         var result = new List<FilterRule>();
         var owners = NodesServedBy(node);
         var nets = new List<NetPortRange>();
-        foreach (var rule in _rules)
+        var graph = _graph.Value;
+        for (var i = 0; i < _rules.Count; i++)
         {
+            var rule = _rules[i];
             if (rule.Via is not null)
             {
                 if (Via(rule, node) is { } via)
@@ -39,7 +44,7 @@ internal sealed class NodeFilterBuilder
                 continue;
             }
 
-            if (!rule.Src.IsEmpty && (rule.Entries.Length > 0 || rule.NodeGroups.Length > 0))
+            if ((rule.WildcardDst || graph.Reaches(i, node.Index)) && !rule.Src.IsEmpty && (rule.Entries.Length > 0 || rule.NodeGroups.Length > 0))
             {
                 nets.Clear();
                 // "*" destinations first, then node destinations, then address destinations (the eager order).

@@ -6,8 +6,9 @@ namespace Mesh.Policy;
 /// A node's peers are then the union of <c>dst</c> over the rules it is a source of, and of <c>src</c> over the rules
 /// that reach it, plus its own user's nodes under autogroup:self. This replaces building two address-set unions per
 /// node (tens of milliseconds each on 10,000 nodes, so minutes for a coordinator asking for every connected node)
-/// with a few hundred word-wise ORs. Rules that name the same selector share one set. Built once per compiled
-/// policy, on the first <see cref="ICompiledPolicy.PeersOf"/>; immutable afterwards, so safe to share.
+/// with a few hundred word-wise ORs. Rules that name the same selector share one set. The <c>dst</c> sets also
+/// let <see cref="NodeFilterBuilder"/> skip, with one bit test, the rules whose destinations cannot concern a node.
+/// Built once per compiled policy, on the first FilterFor or PeersOf; immutable afterwards, so safe to share.
 /// </summary>
 internal sealed class PeerGraph
 {
@@ -102,6 +103,14 @@ internal sealed class PeerGraph
         _distinct = id;
     }
 
+    /// <summary>
+    /// Whether rule <paramref name="rule"/>'s (non-self) destinations may concern the node: it holds an address in
+    /// them, routes a subnet overlapping them, or is an exit node and they include the internet. Every node that
+    /// receives part of the rule's filter passes; a node that passes may still receive nothing (the rule's
+    /// destinations are one union here, a node must lie in one destination entry there).
+    /// </summary>
+    public bool Reaches(int rule, int node) => _dst[rule].Has(node);
+
     /// <summary>The node's peers, in topology order.</summary>
     public string[] Peers(NodeEntry node)
     {
@@ -179,9 +188,19 @@ internal sealed class PeerGraph
 
         public void Or(NodeBits other)
         {
-            var a = _words;
-            var b = other._words;
-            for (var i = 0; i < a.Length; i++)
+            var a = _words.AsSpan();
+            ReadOnlySpan<ulong> b = other._words;
+            var i = 0;
+            var width = System.Numerics.Vector<ulong>.Count;
+            if (System.Numerics.Vector.IsHardwareAccelerated)
+            {
+                for (; i <= a.Length - width; i += width)
+                {
+                    (new System.Numerics.Vector<ulong>(a[i..]) | new System.Numerics.Vector<ulong>(b[i..])).CopyTo(a[i..]);
+                }
+            }
+
+            for (; i < a.Length; i++)
             {
                 a[i] |= b[i];
             }

@@ -151,6 +151,7 @@ internal sealed class PolicyCompiler
                 NodeGroups = [.. nodeGroups],
                 SelfPorts = selfPorts?.ToArray(),
                 InternetDst = internet,
+                WildcardDst = entries.Any(static e => e.Wildcard),
                 DstAll = entries.Any(static e => e.Wildcard) ? IpSet.All : IpSet.Union(dstSets),
             });
         }
