@@ -16,6 +16,7 @@ internal sealed class CompiledPolicy : ICompiledPolicy
     // Per node, built on first request and then shared by every caller (see NodeFilterBuilder, PeerGraph).
     private readonly FilterRule[]?[] _filters;
     private readonly string[]?[] _peers;
+    private readonly Lock _testLock = new();
 
     public CompiledPolicy(PolicyDocument doc, PolicyTopology topology, long version)
     {
@@ -180,5 +181,13 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _ => false,
     };
 
-    public PolicyTestReport RunTests() => PolicyTestRunner.Run(this);
+    public PolicyTestReport RunTests()
+    {
+        // The runner resolves test selectors through the compiler's caches (plain dictionaries); the compiled
+        // policy is shared across threads, so runs take turns.
+        lock (_testLock)
+        {
+            return PolicyTestRunner.Run(this);
+        }
+    }
 }

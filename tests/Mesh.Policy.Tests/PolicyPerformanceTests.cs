@@ -10,6 +10,7 @@ namespace Mesh.Policy.Tests;
 /// Best of three runs, each on a fresh compile; wall time and process CPU time, since the build machine is shared
 /// and wall time alone swings with its load.
 /// </summary>
+[Collection(nameof(PolicyPerformanceTests))]
 public sealed class PolicyPerformanceTests
 {
     public const int Nodes = 10_000;
@@ -122,3 +123,7 @@ public sealed class PolicyPerformanceTests
 
     }
 }
+
+/// <summary>Runs the performance test on its own, after the parallel tests, so their threads do not count in its times.</summary>
+[CollectionDefinition(nameof(PolicyPerformanceTests), DisableParallelization = true)]
+public sealed class PolicyPerformanceCollection;
