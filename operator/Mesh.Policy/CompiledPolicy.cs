@@ -10,8 +10,13 @@ internal sealed class CompiledPolicy : ICompiledPolicy
     private readonly NodeIndex _index;
     private readonly PolicyCompiler _compiler;
     private readonly List<CompiledRule> _rules;
-    private readonly List<FilterRule>?[] _filters;
+    private readonly NodeFilterBuilder _filterBuilder;
+    private readonly Lazy<PeerGraph> _peerGraph;
+
+    // Per node, built on first request and then shared by every caller (see NodeFilterBuilder, PeerGraph).
+    private readonly FilterRule[]?[] _filters;
     private readonly string[]?[] _peers;
+    private readonly Lock _testLock = new();
 
     public CompiledPolicy(PolicyDocument doc, PolicyTopology topology, long version)
     {
@@ -20,7 +25,9 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _index = new NodeIndex(topology);
         _compiler = new PolicyCompiler(doc, _index);
         _rules = _compiler.CompileRules();
-        _filters = doc.HasRules ? _compiler.BuildFilters(_rules) : [];
+        _peerGraph = new Lazy<PeerGraph>(() => new PeerGraph(_index, _rules), LazyThreadSafetyMode.ExecutionAndPublication);
+        _filterBuilder = new NodeFilterBuilder(_index, _rules, _peerGraph);
+        _filters = new FilterRule[_index.Nodes.Length][];
         _peers = new string[_index.Nodes.Length][];
     }
 
@@ -47,7 +54,15 @@ internal sealed class CompiledPolicy : ICompiledPolicy
             return AllowAll;
         }
 
-        return _filters[node.Index] is { Count: > 0 } f ? f : null;
+        ref var slot = ref _filters[node.Index];
+        var filter = Volatile.Read(ref slot);
+        if (filter is null)
+        {
+            var built = _filterBuilder.Build(node);
+            filter = Interlocked.CompareExchange(ref slot, built, null) ?? built;
+        }
+
+        return filter.Length > 0 ? filter : null;
     }
 
     public bool CanSee(string a, string b)
@@ -101,66 +116,31 @@ internal sealed class CompiledPolicy : ICompiledPolicy
             return [];
         }
 
-        return _peers[node.Index] ??= ComputePeers(node);
+        ref var slot = ref _peers[node.Index];
+        var peers = Volatile.Read(ref slot);
+        if (peers is null)
+        {
+            var built = _doc.HasRules ? _peerGraph.Value.Peers(node) : AllBut(node);
+            peers = Interlocked.CompareExchange(ref slot, built, null) ?? built;
+        }
+
+        return peers;
     }
 
-    private string[] ComputePeers(NodeEntry node)
+    private string[] AllBut(NodeEntry node)
     {
         var nodes = _index.Nodes;
-        if (!_doc.HasRules)
+        var peers = new string[nodes.Length - 1];
+        var k = 0;
+        foreach (var n in nodes)
         {
-            return [.. nodes.Where(n => n != node).Select(static n => n.Node.Name)];
-        }
-
-        // What the node may reach, and who may reach it, as two address sets; then one pass over the nodes.
-        var outSets = new List<IpSet>();
-        var inSets = new List<IpSet>();
-        var reachesInternet = false;
-        var selfOut = false;
-        var selfIn = new List<IpSet>();
-        foreach (var rule in _rules)
-        {
-            if (node.HasAnyAddress(rule.Src))
+            if (n != node)
             {
-                outSets.Add(rule.DstAll);
-                reachesInternet |= rule.InternetDst || rule.DstAll.Overlaps(WellKnownRanges.Internet);
-                selfOut |= rule.SelfPorts is not null && node.HasAnyAddress(rule.ResolvedSrc);
-            }
-
-            if (Reaches(rule, node))
-            {
-                inSets.Add(rule.Src);
-            }
-
-            if (rule.SelfPorts is not null)
-            {
-                selfIn.Add(rule.ResolvedSrc);
+                peers[k++] = n.Node.Name;
             }
         }
 
-        var outSet = IpSet.Union(outSets);
-        var inSet = IpSet.Union(inSets);
-        var peers = new List<string>();
-        foreach (var other in nodes)
-        {
-            if (other == node)
-            {
-                continue;
-            }
-
-            var sameUser = !node.Tagged && !other.Tagged && node.Node.User is not null && node.Node.User == other.Node.User;
-            var visible = other.HasAnyAddress(outSet)
-                || (!other.SubnetRoutes.IsEmpty && outSet.Overlaps(other.SubnetRoutes))
-                || (other.IsExit && reachesInternet)
-                || other.HasAnyAddress(inSet)
-                || (sameUser && (selfOut || selfIn.Any(other.HasAnyAddress)));
-            if (visible)
-            {
-                peers.Add(other.Node.Name);
-            }
-        }
-
-        return [.. peers];
+        return peers;
     }
 
     public IReadOnlyList<string> AutoApprovedRoutes(string nodeName)
@@ -201,5 +181,13 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _ => false,
     };
 
-    public PolicyTestReport RunTests() => PolicyTestRunner.Run(this);
+    public PolicyTestReport RunTests()
+    {
+        // The runner resolves test selectors through the compiler's caches (plain dictionaries); the compiled
+        // policy is shared across threads, so runs take turns.
+        lock (_testLock)
+        {
+            return PolicyTestRunner.Run(this);
+        }
+    }
 }

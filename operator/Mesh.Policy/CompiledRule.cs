@@ -14,7 +14,8 @@ internal sealed class CompiledRule
     /// <summary>Sources as the filter carries them (for "*": mesh ranges plus every approved subnet route).</summary>
     public required IpSet Src { get; init; }
 
-    public required IReadOnlyList<string> SrcStrings { get; init; }
+    /// <summary><see cref="Src"/> as filter text; formatted on first use and shared with every rule of the same source.</summary>
+    public IReadOnlyList<string> SrcStrings => Src.Texts;
 
     /// <summary>Sources as resolved from the selectors alone (what autogroup:self narrows).</summary>
     public required IpSet ResolvedSrc { get; init; }
@@ -31,6 +32,9 @@ internal sealed class CompiledRule
     public required PortRange[]? SelfPorts { get; init; }
 
     public required bool InternetDst { get; init; }
+
+    /// <summary>A "*" destination: every node receives the rule, even one without addresses.</summary>
+    public required bool WildcardDst { get; init; }
 
     /// <summary>Union of all non-self destinations (every address for "*").</summary>
     public required IpSet DstAll { get; init; }

@@ -6,6 +6,7 @@ internal readonly record struct IpRange(UInt128 First, UInt128 Last);
 internal sealed class IpSet
 {
     private readonly IpRange[] _ranges;
+    private IReadOnlyList<string>? _texts;
 
     private IpSet(IpRange[] normalised) => _ranges = normalised;
 
@@ -186,6 +187,26 @@ internal sealed class IpSet
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// <see cref="ToStrings"/>, formatted on first use and then shared: rules that name the same selector share one
+    /// set, so a large source (autogroup:member over thousands of nodes) is formatted once per compile, not once per
+    /// rule. Callers must not mutate the list.
+    /// </summary>
+    public IReadOnlyList<string> Texts
+    {
+        get
+        {
+            var texts = Volatile.Read(ref _texts);
+            if (texts is null)
+            {
+                var built = ToStrings().AsReadOnly();
+                texts = Interlocked.CompareExchange(ref _texts, built, null) ?? built;
+            }
+
+            return texts;
+        }
     }
 
     /// <summary>The set as CIDR blocks (single addresses without a length).</summary>
