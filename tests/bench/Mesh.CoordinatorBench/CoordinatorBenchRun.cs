@@ -28,6 +28,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
     private SimulatedNode[] _streaming = [];
     private StreamFleet? _fleet;
     private MachineKey _serverKey;
+    private double _clientCpuMark;
 
     public CoordinatorBenchRun(BenchOptions options, Figures figures)
     {
@@ -68,6 +69,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         Exception? firstFailure = null;
         var done = 0;
         var cpu = _coordinator.CpuSeconds();
+        _clientCpuMark = ClientCpu();
         var metricsBefore = await _coordinator.ScrapeAsync(cancellationToken);
         var start = Stopwatch.GetTimestamp();
         var chunk = Math.Max(1, n / 10);
@@ -146,6 +148,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         using var gate = new SemaphoreSlim(_options.OpenParallel);
         var firsts = new List<Task>(m);
         var cpu = _coordinator.CpuSeconds();
+        _clientCpuMark = ClientCpu();
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < m; i++)
         {
@@ -171,7 +174,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         }
 
         var drained = await _fleet.SettleAsync(Quiet, SettleLimit);
-        _figures.Add(phase, "online-status deltas drained after", $"{Figures.Seconds(drained)} more  ({_fleet.MapsReceived} maps received in all)");
+        _figures.Add(phase, "online-status deltas drained after", $"{Figures.Seconds(drained)} more  ({_fleet.MapsReceived} maps, {_fleet.DeltaPeers} PeersChanged entries in all)");
         await CoordinatorCostAsync(phase, cpu, Figures.Since(start), null, CancellationToken.None);
         _figures.Add(phase, $"coordinator memory, {m} streams open", Figures.MemoryText(_options.CoordinatorPid));
     }
@@ -187,6 +190,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         var fleet = _fleet!;
         var all = new List<double>();
         var cpu = _coordinator.CpuSeconds();
+        _clientCpuMark = ClientCpu();
         var metricsBefore = await _coordinator.ScrapeAsync(cancellationToken);
         var start = Stopwatch.GetTimestamp();
         for (var round = 1; round <= _options.Rounds; round++)
@@ -205,12 +209,17 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         var fleet = _fleet!;
         await fleet.SettleAsync(Quiet, SettleLimit);
         var probe = fleet.Arm(map => map.PacketFilter is { } f && reflects(f));
+        var deltaPeers = fleet.DeltaPeers;
         var before = Stopwatch.GetTimestamp();
         await _admin.SetPolicyAsync(policy, cancellationToken);
         var returned = Stopwatch.GetTimestamp();
         var latencies = await probe.LatenciesAsync(before, _options.ProbeTimeout);
         fleet.Disarm();
         _figures.Latencies(phase, $"{label} (set took {Figures.Ms(Figures.Between(before, returned))})", latencies, fleet.FirstMap.Length);
+        if (fleet.DeltaPeers > deltaPeers)
+        {
+            _figures.Add(phase, "  PeersChanged entries with it (peers did not change)", $"{fleet.DeltaPeers - deltaPeers}");
+        }
         return latencies;
     }
 
@@ -248,6 +257,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
             text.Append(CultureInfo.InvariantCulture, $"CPU {after - before:F1} s in {wall:F1} s wall ({(after - before) / wall:F2} cores)");
         }
 
+        text.Append(CultureInfo.InvariantCulture, $"{(text.Length > 0 ? "; " : string.Empty)}bench client CPU {ClientCpu() - _clientCpuMark:F1} s");
         if (metricsBefore is { } m0 && await _coordinator.ScrapeAsync(cancellationToken) is { } m1 && m1.Compiles > m0.Compiles)
         {
             var compiles = m1.Compiles - m0.Compiles;
@@ -259,6 +269,12 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         {
             _figures.Add(phase, "coordinator cost", text.ToString());
         }
+    }
+
+    private static double ClientCpu()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime.TotalSeconds;
     }
 
     private string UserPolicy(int port)

@@ -16,6 +16,7 @@ internal sealed class StreamFleet : IAsyncDisposable
     private Probe? _probe;
     private long _lastMap = Stopwatch.GetTimestamp();
     private long _maps;
+    private long _deltaPeers;
     private int _ended;
 
     public StreamFleet(int count)
@@ -31,6 +32,9 @@ internal sealed class StreamFleet : IAsyncDisposable
     public int[] FirstMapPeers { get; }
 
     public long MapsReceived => Interlocked.Read(ref _maps);
+
+    /// <summary>Peer entries received in deltas (PeersChanged) by all streams: with unchanged peers a policy change should add none.</summary>
+    public long DeltaPeers => Interlocked.Read(ref _deltaPeers);
     public int Ended => Volatile.Read(ref _ended);
     public Exception? FirstError { get; private set; }
 
@@ -48,6 +52,11 @@ internal sealed class StreamFleet : IAsyncDisposable
                     var now = Stopwatch.GetTimestamp();
                     Volatile.Write(ref _lastMap, now);
                     Interlocked.Increment(ref _maps);
+                    if (map.PeersChanged is { Count: > 0 } changed)
+                    {
+                        Interlocked.Add(ref _deltaPeers, changed.Count);
+                    }
+
                     if (FirstMap[index] == 0)
                     {
                         FirstMapPeers[index] = map.Peers?.Count ?? 0;
