@@ -8,11 +8,19 @@ namespace Mesh.CoordinatorBench;
 /// </summary>
 internal sealed record BenchOptions
 {
-    /// <summary>Nodes to register (phase 1).</summary>
-    public int Nodes { get; init; } = 10_000;
+    /// <summary>
+    /// Nodes to register (phase 1). The size is 10,000 nodes and 1,000 streams; the default
+    /// is the largest that ran in about five minutes on a shared 2-core machine: registration is
+    /// quadratic (a policy compile per node) and opening streams re-sends whole peer lists, so
+    /// 5,000/500 already took about seven (see tests/bench/coordinator.sh).
+    /// </summary>
+    public int Nodes { get; init; } = DefaultNodes;
 
     /// <summary>Map streams to hold open, on nodes 1..Streams (phase 2).</summary>
-    public int Streams { get; init; } = 1_000;
+    public int Streams { get; init; } = DefaultStreams;
+
+    public const int DefaultNodes = 3_000;
+    public const int DefaultStreams = 300;
 
     /// <summary>Registrations in flight at once.</summary>
     public int Parallel { get; init; } = 32;
@@ -52,7 +60,7 @@ internal sealed record BenchOptions
             var eq = arg.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                throw new ArgumentException($"argument \"{arg}\": expected NAME=VALUE (NODES=10000 STREAMS=1000 ...)");
+                throw new ArgumentException($"argument \"{arg}\": expected NAME=VALUE (NODES=3000 STREAMS=300 ...)");
             }
 
             values[arg[..eq]] = arg[(eq + 1)..];
@@ -70,8 +78,8 @@ internal sealed record BenchOptions
             AdminSocket = Required("ADMIN_SOCKET"),
             CoordinatorPid = values.TryGetValue("COORDINATOR_PID", out var pid) && pid.Length > 0 ? int.Parse(pid, CultureInfo.InvariantCulture) : null,
             Metrics = values.TryGetValue("METRICS", out var metrics) && metrics.Length > 0 ? new Uri(metrics) : null,
-            Nodes = Int("NODES", 10_000),
-            Streams = Int("STREAMS", 1_000),
+            Nodes = Int("NODES", DefaultNodes),
+            Streams = Int("STREAMS", DefaultStreams),
             Parallel = Int("PARALLEL", 32),
             OpenParallel = Int("OPEN_PARALLEL", 16),
             Rounds = Int("ROUNDS", 3),

@@ -5,7 +5,7 @@ using Mesh.CoordinatorBench;
 // running as its own process (so its memory can be read from /proc). Prints figures; it never
 // passes or fails on them. tests/bench/coordinator.sh starts the coordinator and runs this.
 //   SERVER=http://127.0.0.1:PORT ADMIN_SOCKET=PATH [COORDINATOR_PID=PID] [METRICS=URL]
-//   NODES=10000 STREAMS=1000 PARALLEL=32 OPEN_PARALLEL=16 ROUNDS=3 USERS=10
+//   NODES=3000 STREAMS=300 PARALLEL=32 OPEN_PARALLEL=16 ROUNDS=3 USERS=10
 //   COMPILE_NODES=10000 COMPILE_RULES=1000 PROBE_TIMEOUT=90  (as environment or NAME=VALUE arguments)
 var options = BenchOptions.Parse(args);
 var figures = new Figures();
