@@ -101,3 +101,55 @@ public sealed class MeshEndToEndTests
         Assert.Equal(2, await lab.NodeCountAsync());
     }
 }
+
+/// <summary>Policy enforcement in the data plane: each node filters what it decrypts, statefully.</summary>
+[Trait("Category", "Mesh")]
+public sealed class MeshPolicyTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task PolicyAllowingOnlyAToB5432_OpensExactlyThat()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        await using var lab = await MeshLab.StartAsync();
+        var policy = Path.Combine(lab.Directory, "policy.hujson");
+        await File.WriteAllTextAsync(policy, """
+            {
+              "tagOwners": {"tag:a": ["alice@example.com"], "tag:b": ["alice@example.com"]},
+              // Only A may reach B, and only on 5432.
+              "acls": [{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:5432"]}],
+            }
+            """, Token);
+        await lab.CreateKeyAsync("alice");
+        await lab.OperatorAsync("policy", "set", "--file", policy);
+        var a = await lab.AddNodeAsync("a", await lab.CreateKeyAsync("alice", "tag:a"));
+        var b = await lab.AddNodeAsync("b", await lab.CreateKeyAsync("alice", "tag:b"));
+        await lab.WaitForFullMeshAsync();
+
+        Assert.True(await CanConnectAsync(a, b, 5432), "A → B:5432 is allowed by the policy but did not connect");
+        Assert.False(await CanConnectAsync(a, b, 22), "A → B:22 connected although the policy allows only 5432");
+        Assert.False(await CanConnectAsync(b, a, 5432), "B → A:5432 connected although the policy allows only A → B");
+    }
+
+    /// <summary>A TCP connection from one node to a listener on another, through the mesh.</summary>
+    private static async Task<bool> CanConnectAsync(MeshNode from, MeshNode to, int port)
+    {
+        using var listener = to.Namespace.CreateSocket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(to.V4!, port));
+        listener.Listen(1);
+        using var client = from.Namespace.CreateSocket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(6));
+        try
+        {
+            await client.ConnectAsync(new System.Net.IPEndPoint(to.V4!, port), timeout.Token);
+            using var accepted = await listener.AcceptAsync(timeout.Token);
+            return true;
+        }
+        catch (Exception e) when (e is OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+}
