@@ -35,6 +35,7 @@ public sealed class MagicDnsServer : IAsyncDisposable
     private readonly Lock _updateLock = new();
     private State _state;
     private int _started;
+    private volatile bool _listening;
     private int _disposed;
 
     /// <summary>Prepares a server; nothing is bound until <see cref="Start"/>.</summary>
@@ -94,7 +95,18 @@ public sealed class MagicDnsServer : IAsyncDisposable
             throw new InvalidOperationException("MagicDNS is already started.");
         }
 
-        _server.Start();
+        try
+        {
+            _server.Start();
+        }
+        catch
+        {
+            // Release whatever transports did bind; this instance cannot be started again.
+            StopQuietly();
+            throw;
+        }
+
+        _listening = true;
         MagicDnsLog.Listening(_logger, string.Join(", ", _options.Endpoints), _options.EnableTcp ? "UDP, TCP" : "UDP");
     }
 
@@ -119,15 +131,28 @@ public sealed class MagicDnsServer : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (Volatile.Read(ref _started) != 0)
+        if (_listening)
         {
-            _server.Stop();
+            StopQuietly();
             MagicDnsLog.Stopped(_logger);
         }
 
         _server.QueryReceived -= OnQueryReceivedAsync;
         _server.ExceptionThrown -= OnExceptionThrownAsync;
         _stopping.Dispose();
+    }
+
+    private void StopQuietly()
+    {
+        try
+        {
+            _server.Stop();
+        }
+        catch (AggregateException e)
+        {
+            // ARSoft's Stop waits for its accept loops, which end cancelled; that is the expected way out.
+            e.Handle(inner => inner is OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException);
+        }
     }
 
     private State BuildState(MagicDnsRecords records, State? previous)
