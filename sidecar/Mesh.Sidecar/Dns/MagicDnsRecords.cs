@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 
@@ -97,6 +98,37 @@ public sealed class MagicDnsRecords
     /// resolvers the host had before the agent took over.
     /// </summary>
     public IReadOnlyList<IPEndPoint> Nameservers { get; }
+
+    /// <summary>
+    /// Reads a nameserver as the netmap carries it: an address (<c>1.1.1.1</c>, <c>2606:4700::1111</c>)
+    /// for port 53, or an address with a port (<c>192.0.2.1:5353</c>, <c>[2001:db8::1]:5353</c>).
+    /// </summary>
+    public static bool TryParseNameserver(string? text, [NotNullWhen(true)] out IPEndPoint? nameserver)
+    {
+        nameserver = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        // IPEndPoint, not IPAddress: IPAddress.TryParse accepts "[2001:db8::1]:5353" and drops the port.
+        text = text.Trim();
+        if (!IPEndPoint.TryParse(text, out var endpoint))
+        {
+            return false;
+        }
+
+        // An explicit port 0 is an error; a bare IPv6 address ending in ":0" is not a port.
+        var explicitZero = text.EndsWith("]:0", StringComparison.Ordinal)
+            || (endpoint.AddressFamily == AddressFamily.InterNetwork && text.EndsWith(":0", StringComparison.Ordinal));
+        if (explicitZero)
+        {
+            return false;
+        }
+
+        nameserver = endpoint.Port == 0 ? new IPEndPoint(endpoint.Address, MagicDnsAddresses.Port) : endpoint;
+        return true;
+    }
 }
 
 /// <summary>A mesh node as MagicDNS answers for it.</summary>
@@ -120,6 +152,29 @@ public enum MagicDnsRecordType
 /// <param name="Value">The address; its family must match <paramref name="Type"/>.</param>
 public sealed record MagicDnsExtraRecord(string Name, MagicDnsRecordType Type, IPAddress Value)
 {
+    /// <summary>Reads an extra record as the netmap carries it: type <c>A</c> or <c>AAAA</c> (any case) and an address.</summary>
+    /// <exception cref="ArgumentException">Another type, or a value that is not an address of that type.</exception>
+    public static MagicDnsExtraRecord Parse(string name, string type, string value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(type);
+        ArgumentNullException.ThrowIfNull(value);
+        var recordType = type.Trim().ToUpperInvariant() switch
+        {
+            "A" => MagicDnsRecordType.A,
+            "AAAA" => MagicDnsRecordType.Aaaa,
+            _ => throw new ArgumentException($"Extra record {name}: type {type} is not supported; use A or AAAA.", nameof(type)),
+        };
+        if (!IPAddress.TryParse(value.Trim(), out var address))
+        {
+            throw new ArgumentException($"Extra record {name}: '{value}' is not an IP address.", nameof(value));
+        }
+
+        var record = new MagicDnsExtraRecord(name, recordType, address);
+        record.Validate();
+        return record;
+    }
+
     /// <summary>Checks that <see cref="Value"/>'s family matches <see cref="Type"/>.</summary>
     internal void Validate()
     {

@@ -385,7 +385,9 @@ public sealed class MagicDnsServerTests
 
         Assert.NotNull(udp);
         Assert.False(DnsWire.IsTruncated(udp));
-        Assert.Equal(60, DnsWire.Parse(udp).AnswerRecords.Count);
+        var reply = DnsWire.Parse(udp);
+        Assert.Equal(60, reply.AnswerRecords.Count);
+        Assert.True(reply.IsEDnsEnabled);
     }
 
     [Fact]

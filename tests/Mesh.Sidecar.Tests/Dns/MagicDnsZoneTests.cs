@@ -131,4 +131,37 @@ public sealed class MagicDnsZoneTests
     {
         Assert.Throws<ArgumentException>(() => new MagicDnsRecords(".", [], [], [], []));
     }
+
+    [Theory]
+    [InlineData("1.1.1.1", "1.1.1.1:53")]
+    [InlineData(" 2001:db8::1 ", "[2001:db8::1]:53")]
+    [InlineData("192.0.2.1:5353", "192.0.2.1:5353")]
+    [InlineData("[2001:db8::1]:5353", "[2001:db8::1]:5353")]
+    [InlineData("2001:db8::1:0", "[2001:db8::1:0]:53")]
+    public void TryParseNameserver_AddressWithOrWithoutPort(string text, string expected)
+    {
+        Assert.True(MagicDnsRecords.TryParseNameserver(text, out var nameserver));
+        Assert.Equal(IPEndPoint.Parse(expected), nameserver);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("dns.example.test")]
+    [InlineData("https://dns.example.test/dns-query")]
+    [InlineData("192.0.2.1:0")]
+    [InlineData("[2001:db8::1]:0")]
+    public void TryParseNameserver_Other_IsFalse(string text)
+    {
+        Assert.False(MagicDnsRecords.TryParseNameserver(text, out _));
+    }
+
+    [Fact]
+    public void ExtraRecordParse_TypesAndErrors()
+    {
+        Assert.Equal(MagicDnsRecordType.Aaaa, MagicDnsExtraRecord.Parse("x.mesh.internal", "aaaa", "fd7a:115c:a1e0::9").Type);
+        Assert.Equal(MagicDnsRecordType.A, MagicDnsExtraRecord.Parse("x.mesh.internal", "A", "100.64.0.9").Type);
+        Assert.Throws<ArgumentException>(() => MagicDnsExtraRecord.Parse("x.mesh.internal", "CNAME", "y.mesh.internal"));
+        Assert.Throws<ArgumentException>(() => MagicDnsExtraRecord.Parse("x.mesh.internal", "A", "fd7a:115c:a1e0::9"));
+        Assert.Throws<ArgumentException>(() => MagicDnsExtraRecord.Parse("x.mesh.internal", "A", "nope"));
+    }
 }
