@@ -414,6 +414,24 @@ public sealed class MagicDnsServerTests
     }
 
     [Fact]
+    public async Task IPv6Loopback_AnswersOverUdpAndTcp()
+    {
+        Assert.SkipUnless(System.Net.Sockets.Socket.OSSupportsIPv6, "no IPv6 on this host");
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.IPv6Loopback, 0);
+        probe.Start();
+        var endpoint = new IPEndPoint(IPAddress.IPv6Loopback, ((IPEndPoint)probe.LocalEndpoint).Port);
+        probe.Stop();
+        await using var server = new MagicDnsServer(new MagicDnsServerOptions { Endpoints = [endpoint] }, Records());
+        server.Start();
+
+        var udp = await QueryAsync(endpoint, "web.mesh.internal", DnsWire.TypeAaaa);
+        var tcp = DnsWire.Parse(await DnsWire.ExchangeTcpAsync(endpoint, DnsWire.Query(9, "web", DnsWire.TypeA), Cancel));
+
+        Assert.Equal([WebV6], Addresses(udp));
+        Assert.Equal([WebV4], Addresses(tcp));
+    }
+
+    [Fact]
     public async Task Start_SecondServerOnSameEndpoint_Throws()
     {
         await using var server = LoopbackDnsServer.Start(Records(), out var endpoint);
