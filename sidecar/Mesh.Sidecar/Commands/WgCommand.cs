@@ -162,7 +162,7 @@ internal static class WgCommand
 
         try
         {
-            var addresses = Dns.GetHostAddresses(host);
+            var addresses = System.Net.Dns.GetHostAddresses(host);
             var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault();
             return chosen is null
                 ? throw new ConfigEndpointException(line, $"Endpoint \"{endpoint}\": {host} has no addresses")
