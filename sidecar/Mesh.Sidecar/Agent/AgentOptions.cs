@@ -14,4 +14,10 @@ internal sealed class AgentOptions
     public int Port { get; init; } = 41641;
     public string Socket { get; init; } = LocalApiClient.DefaultSocket;
     public int Mtu { get; init; } = 1280;
+
+    /// <summary>Serve MagicDNS at 100.100.100.100 and fd7a:115c:a1e0::53 (default on).</summary>
+    public bool AcceptDns { get; init; } = true;
+
+    /// <summary>A resolv.conf to point at MagicDNS while up (and restore after); null leaves it alone.</summary>
+    public string? ResolvConfPath { get; init; }
 }

@@ -6,6 +6,7 @@ using Mesh.Net.Linux;
 using Mesh.Net.Uapi;
 using Mesh.Protocol;
 using Mesh.Protocol.Control;
+using Mesh.Sidecar.Dns;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Sidecar.Agent;
@@ -37,6 +38,9 @@ internal sealed class MeshAgent : IAsyncDisposable
     private ControlClient? _control;
     private LocalApiServer? _api;
     private string _backendState = "Starting";
+    private MagicDnsServer? _dns;
+    private ResolvConfTakeover? _resolvConf;
+    private readonly List<(int Index, IPAddress Address, int Length)> _loopbackAddresses = [];
 
     public MeshAgent(AgentOptions options, ILoggerFactory loggerFactory)
     {
@@ -67,6 +71,11 @@ internal sealed class MeshAgent : IAsyncDisposable
         _device.Apply(new UapiSetRequest { PrivateKey = _state.NodeKeyBytes });
         _device.Filter = _filter;
         _device.Start();
+        if (_options.AcceptDns)
+        {
+            StartDns();
+        }
+
         _api = new LocalApiServer(_options.Socket, Handle);
         _control = new ControlClient(_options.LoginServer, _state.MachineKeyBytes, _state.PinnedServerKey);
 
@@ -118,6 +127,89 @@ internal sealed class MeshAgent : IAsyncDisposable
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
         }
+    }
+
+    /// <summary>
+    /// MagicDNS inside the node: its two addresses go on the loopback interface — local to every
+    /// application of the node, and never chosen as the source of tunnel traffic (on the TUN, the
+    /// first address added becomes the interface's primary and the kernel would send mesh packets
+    /// from 100.100.100.100, which peers rightly refuse). The server forwards names it does not own
+    /// to the resolvers the host had. With --resolv-conf, that file points at MagicDNS while up.
+    /// </summary>
+    private void StartDns()
+    {
+        using var netlink = new RtNetlink();
+        var loopback = netlink.GetInterfaceIndex("lo");
+        foreach (var endpoint in MagicDnsAddresses.DefaultEndpoints)
+        {
+            var length = endpoint.Address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+            try
+            {
+                netlink.AddAddress(loopback, endpoint.Address, length);
+                _loopbackAddresses.Add((loopback, endpoint.Address, length));
+            }
+            catch (NetlinkException e) when (e.ErrnoName == "EEXIST")
+            {
+                // Another agent (or an earlier one) already put it there; it stays theirs to remove.
+            }
+        }
+
+        IReadOnlyList<IPEndPoint> fallback = [];
+        try
+        {
+            fallback = ResolvConf.Read(_options.ResolvConfPath ?? "/etc/resolv.conf").Upstreams();
+        }
+        catch (IOException)
+        {
+        }
+
+        _dns = new MagicDnsServer(new MagicDnsServerOptions { Endpoints = MagicDnsAddresses.DefaultEndpoints, FallbackNameservers = fallback }, MagicDnsRecords.Empty, _loggerFactory.CreateLogger<MagicDnsServer>());
+        _dns.Start();
+        if (_options.ResolvConfPath is { } path)
+        {
+            _resolvConf = ResolvConfTakeover.Install(path, []);
+        }
+
+        _logger.LogInformation("MagicDNS on {V4} and {V6}", MagicDnsAddresses.IPv4, MagicDnsAddresses.IPv6);
+    }
+
+    /// <summary>The MagicDNS records of the current map: this node, its peers, the extra records.</summary>
+    private void UpdateDns()
+    {
+        if (_dns is null || _view.Self is null)
+        {
+            return;
+        }
+
+        var dns = _view.Dns;
+        var baseDomain = dns?.BaseDomain ?? _view.Domain ?? "mesh.internal";
+        var nodes = new List<MagicDnsNode> { new(_view.Self.Name, [.. _view.Self.Addresses.Select(a => IPNetwork.Parse(a).BaseAddress)]) };
+        nodes.AddRange(_view.Peers.Where(p => !p.Expired).Select(p => new MagicDnsNode(p.Name, [.. p.Addresses.Select(a => IPNetwork.Parse(a).BaseAddress)])));
+        var extra = new List<MagicDnsExtraRecord>();
+        foreach (var record in dns?.ExtraRecords ?? [])
+        {
+            try
+            {
+                extra.Add(MagicDnsExtraRecord.Parse(record.Name, record.Type, record.Value));
+            }
+            catch (ArgumentException e)
+            {
+                _logger.LogWarning("Ignoring extra DNS record {Name}: {Error}", record.Name, e.Message);
+            }
+        }
+
+        var nameservers = new List<IPEndPoint>();
+        foreach (var ns in dns?.Nameservers ?? [])
+        {
+            if (MagicDnsRecords.TryParseNameserver(ns, out var endpoint))
+            {
+                nameservers.Add(endpoint);
+            }
+        }
+
+        var search = dns?.SearchDomains is { Count: > 0 } s ? s : [baseDomain];
+        _dns.Update(new MagicDnsRecords(baseDomain, nodes, extra, search, nameservers));
+        _resolvConf?.Update(search);
     }
 
     /// <summary>Registers; a machine already registered first tries without its auth key (a single-use key is spent).</summary>
@@ -175,6 +267,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             var request = PeersRequest(out var routes);
             _device.Apply(request);
             SyncRoutes(netlink, routes);
+            UpdateDns();
         }
     }
 
@@ -452,6 +545,21 @@ internal sealed class MeshAgent : IAsyncDisposable
         }
 
         _control?.Dispose();
+        if (_dns is not null)
+        {
+            await _dns.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _resolvConf?.Restore();
+        if (_loopbackAddresses.Count > 0)
+        {
+            using var netlink = new RtNetlink();
+            foreach (var (index, address, length) in _loopbackAddresses)
+            {
+                TryNetlink(() => netlink.DeleteAddress(index, address, length));
+            }
+        }
+
         _device?.Dispose();
         _down.Dispose();
     }

@@ -60,10 +60,12 @@ internal static class AgentCommands
         var state = new Option<string>("--state") { Description = "state directory: keys survive restarts (MESH_STATE)", DefaultValueFactory = _ => Env("MESH_STATE") ?? "/var/lib/mesh" };
         var port = new Option<int>("--port") { Description = "WireGuard UDP port (MESH_PORT)", DefaultValueFactory = _ => int.TryParse(Env("MESH_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : 41641 };
         var socket = SocketOption();
+        var acceptDns = new Option<bool>("--accept-dns") { Description = "serve MagicDNS at 100.100.100.100 (MESH_ACCEPT_DNS, default true)", DefaultValueFactory = _ => Env("MESH_ACCEPT_DNS") is not { } v || v == "1" || v.Equals("true", StringComparison.OrdinalIgnoreCase) };
+        var resolvConf = new Option<string?>("--resolv-conf") { Description = "a resolv.conf to point at MagicDNS while up, restored after (MESH_RESOLV_CONF; default: none is changed)", DefaultValueFactory = _ => Env("MESH_RESOLV_CONF") };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "log debug messages" };
         var command = new Command("up", "run the node agent in the foreground: join the mesh and keep the tunnels up")
         {
-            loginServer, authKey, hostname, routes, exitNode, acceptRoutes, tun, state, port, socket, verbose,
+            loginServer, authKey, hostname, routes, exitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -98,6 +100,8 @@ internal static class AgentCommands
                 StateDirectory = parse.GetValue(state)!,
                 Port = parse.GetValue(port),
                 Socket = parse.GetValue(socket)!,
+                AcceptDns = parse.GetValue(acceptDns),
+                ResolvConfPath = parse.GetValue(resolvConf),
             };
             return await RunAgentAsync(options, parse.GetValue(verbose), cancellationToken);
         });

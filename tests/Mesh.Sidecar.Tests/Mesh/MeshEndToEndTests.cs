@@ -12,7 +12,7 @@ public sealed class MeshEndToEndTests
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task ThreeNodes_PingEachOther_OverIpv4AndIpv6()
+    public async Task ThreeNodes_PingEachOther_ByIpAndByMagicDnsName()
     {
         Requirements.SkipUnlessNetworkTestsCanRun();
         await using var lab = await MeshLab.StartAsync();
@@ -31,6 +31,14 @@ public sealed class MeshEndToEndTests
                 Assert.True(v4.Succeeded, $"{from.Name} → {to.Name} ({to.V4}):\n{v4.Describe()}\n{await lab.DescribeAsync()}");
                 var v6 = await from.PingAsync(to.V6!, Token);
                 Assert.True(v6.Succeeded, $"{from.Name} → {to.Name} ({to.V6}):\n{v6.Describe()}");
+
+                // MagicDNS: the short name and the full name.
+                foreach (var name in new[] { to.Name, $"{to.Name}.mesh.internal" })
+                {
+                    var byName = await from.PingNameAsync(name, Token);
+                    Assert.True(byName.Succeeded, $"{from.Name} → {name}:\n{byName.Describe()}");
+                    Assert.Contains(to.V4!.ToString(), byName.Stdout);
+                }
             }
         }
 

@@ -16,6 +16,7 @@ internal sealed class MeshLab : IAsyncDisposable
     private readonly List<IAsyncDisposable> _owned = [];
     private readonly TestNames _names = TestNames.Create();
     private int _nextAddress = 1;
+    private readonly List<string> _etcDirectories = [];
     private ChildProcess? _coordinator;
 
     private MeshLab(string directory) => Directory = directory;
@@ -148,6 +149,13 @@ internal sealed class MeshLab : IAsyncDisposable
     public async Task<MeshNode> AddNodeAsync(string name, string authKey, params string[] extraArgs)
     {
         var ns = await AttachAsync(name);
+
+        // `ip netns exec` bind-mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf: programs in
+        // the node's namespace resolve through MagicDNS, and the host's own resolv.conf is untouched.
+        var etc = Path.Combine("/etc/netns", ns.Name);
+        System.IO.Directory.CreateDirectory(etc);
+        _etcDirectories.Add(etc);
+        await File.WriteAllTextAsync(Path.Combine(etc, "resolv.conf"), "nameserver 100.100.100.100\nsearch mesh.internal\n", Token);
         var node = new MeshNode(this, name, ns, authKey, extraArgs);
         Nodes[name] = node;
         _owned.Add(node);
@@ -200,6 +208,17 @@ internal sealed class MeshLab : IAsyncDisposable
         for (var i = _owned.Count - 1; i >= 0; i--)
         {
             await _owned[i].DisposeAsync();
+        }
+
+        foreach (var etc in _etcDirectories)
+        {
+            try
+            {
+                System.IO.Directory.Delete(etc, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
 
         try
@@ -302,6 +321,10 @@ internal sealed class MeshNode : IAsyncDisposable
     }
 
     private static StatusReport Empty => new(new StatusNode("", "", [], false, "-", 0, 0, null), []);
+
+    /// <summary>Ping by name: resolved through the namespace's resolv.conf, that is, MagicDNS.</summary>
+    public Task<ExecResult> PingNameAsync(string name, CancellationToken cancellationToken) =>
+        Namespace.ExecAsync(["ping", "-4", "-c", "2", "-W", "3", name], cancellationToken, TimeSpan.FromSeconds(30));
 
     public Task<ExecResult> PingAsync(IPAddress target, CancellationToken cancellationToken, int count = 2) =>
         Namespace.ExecAsync(["ping", target.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "-6" : "-4", "-c", $"{count}", "-W", "3", target.ToString()], cancellationToken, TimeSpan.FromSeconds(30));
