@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# MeshOperator quick start: two WireGuard peers run by `mesh-sidecar wg`, on one machine.
+# MeshOperator quick start: the whole mesh on one machine.
 #
-# Builds mesh-sidecar (Release), creates two network namespaces joined by a veth pair
-# (198.18.0.1/24 <-> 198.18.0.2/24, the RFC 2544 benchmarking range, never routed off this host),
-# starts `mesh-sidecar wg` in each with freshly generated keys (tunnel 100.64.0.1 <-> 100.64.0.2),
-# shows both interfaces with `wg show`, pings across the tunnel, shows them again, and removes
-# everything it created on exit.
+# Builds mesh-operator and mesh-sidecar (Release), creates a LAN (a bridge in its own network
+# namespace, 198.18.3.0/24 — the RFC 2544 benchmarking range, never routed off this host), runs the
+# coordinator on its embedded defaults (only its listen address changed, so the nodes can reach it)
+# and three agents (`mesh-sidecar up`) each in a namespace of its own, then shows
+# `mesh-sidecar status` and pings a node by its MagicDNS name. Everything is removed on exit.
 #
-# Usage: sudo ./demo.sh
+# Usage: sudo ./demo.sh          (a standalone WireGuard tunnel only: sudo examples/wg-demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,7 +17,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
-command -v wg >/dev/null || missing+=(wireguard-tools)
 command -v ping >/dev/null || missing+=(iputils-ping)
 if ((${#missing[@]})); then
     if command -v apt-get >/dev/null; then
@@ -29,95 +28,91 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
-command -v dotnet >/dev/null || { echo "demo: missing the .NET 10 SDK (dotnet); see https://dotnet.microsoft.com/download" >&2; exit 1; }
+command -v dotnet >/dev/null || { echo "demo: missing the .NET 10 SDK (dotnet)" >&2; exit 1; }
 [ -e /dev/net/tun ] || { echo "demo: /dev/net/tun is missing (modprobe tun)" >&2; exit 1; }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-echo "==> building mesh-sidecar (Release)"
+echo "==> building mesh-operator and mesh-sidecar (Release)"
+dotnet build operator/Mesh.Operator -c Release -nologo -clp:ErrorsOnly >/dev/null
 dotnet build sidecar/Mesh.Sidecar -c Release -nologo -clp:ErrorsOnly >/dev/null
-DLL=$PWD/sidecar/Mesh.Sidecar/bin/Release/net10.0/mesh-sidecar.dll
+OPERATOR="dotnet $PWD/operator/Mesh.Operator/bin/Release/net10.0/mesh-operator.dll"
+SIDECAR="dotnet $PWD/sidecar/Mesh.Sidecar/bin/Release/net10.0/mesh-sidecar.dll"
 
-# Random suffix: interface names are machine-wide (/var/run/wireguard/NAME.sock).
 sfx=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-NS_A=mt-$sfx-a NS_B=mt-$sfx-b
-WG_A=mt${sfx}a WG_B=mt${sfx}b
-WORK=$(mktemp -d /tmp/mt-demo-XXXXXX)
+LAN=md-$sfx-lan
+WORK=$(mktemp -d /tmp/md-demo-XXXXXX)
+NAMESPACES=("$LAN")
 PIDS=()
 
 cleanup() {
-    local pid
+    local pid ns
     echo "==> cleaning up"
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
+    for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; rm -rf "/etc/netns/$ns"; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "==> namespaces $NS_A (198.18.0.1) and $NS_B (198.18.0.2) joined by a veth pair"
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip link add "mt${sfx}va" netns "$NS_A" type veth peer name "mt${sfx}vb" netns "$NS_B"
-ip -n "$NS_A" addr add 198.18.0.1/24 dev "mt${sfx}va"
-ip -n "$NS_B" addr add 198.18.0.2/24 dev "mt${sfx}vb"
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_A" link set "mt${sfx}va" up
-ip -n "$NS_B" link set "mt${sfx}vb" up
-
-key_a=$(wg genkey) key_b=$(wg genkey)
-pub_a=$(wg pubkey <<<"$key_a") pub_b=$(wg pubkey <<<"$key_b")
-
-write_conf() { # FILE PRIVATE ADDRESS PEER_PUBLIC PEER_ADDRESS PEER_ENDPOINT
-    cat >"$1" <<EOF
-[Interface]
-PrivateKey = $2
-Address = $3/32
-ListenPort = 51820
-
-[Peer]
-PublicKey = $4
-AllowedIPs = $5/32
-Endpoint = $6
-EOF
-    chmod 600 "$1"
-}
-write_conf "$WORK/a.conf" "$key_a" 100.64.0.1 "$pub_b" 100.64.0.2 198.18.0.2:51820
-write_conf "$WORK/b.conf" "$key_b" 100.64.0.2 "$pub_a" 100.64.0.1 198.18.0.1:51820
-
-start() { # NS IFACE CONF ADDRESS
-    echo "==> mesh-sidecar wg --config $3 --interface $2   (in $1)"
-    ip netns exec "$1" dotnet "$DLL" wg --config "$3" --interface "$2" >"$WORK/$2.log" 2>&1 &
-    local pid=$! i
-    PIDS+=("$pid")
-    for ((i = 0; i < 300; i++)); do
-        if [ -S "/var/run/wireguard/$2.sock" ] && ip -n "$1" -o addr show dev "$2" 2>/dev/null | grep -q " $4/"; then
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "demo: mesh-sidecar for $2 exited before it was ready; its output:" >&2
-            cat "$WORK/$2.log" >&2
-            exit 1
-        fi
-        sleep 0.1 # polling interval, bounded by the loop
-    done
-    echo "demo: mesh-sidecar for $2 was not ready within 30 s; its output:" >&2
-    cat "$WORK/$2.log" >&2
-    exit 1
-}
-start "$NS_A" "$WG_A" "$WORK/a.conf" 100.64.0.1
-start "$NS_B" "$WG_B" "$WORK/b.conf" 100.64.0.2
-
-show() {
-    ip netns exec "$NS_A" wg show "$WG_A"
-    echo
-    ip netns exec "$NS_B" wg show "$WG_B"
+ip netns add "$LAN"
+ip -n "$LAN" link add br0 type bridge
+ip -n "$LAN" link set br0 up
+n=1
+attach() { # ROLE -> creates namespace md-SFX-ROLE at 198.18.3.N
+    local ns=md-$sfx-$1
+    ip netns add "$ns"
+    NAMESPACES+=("$ns")
+    ip link add "md${sfx}$1i" netns "$ns" type veth peer name "md${sfx}$1o" netns "$LAN"
+    ip -n "$LAN" link set "md${sfx}$1o" master br0 up
+    ip -n "$ns" addr add "198.18.3.$n/24" dev "md${sfx}$1i"
+    ip -n "$ns" link set "md${sfx}$1i" up
+    ip -n "$ns" link set lo up
+    # Programs run with `ip netns exec` in this namespace resolve through MagicDNS.
+    mkdir -p "/etc/netns/$ns"
+    printf 'nameserver 100.100.100.100\nsearch mesh.internal\n' >"/etc/netns/$ns/resolv.conf"
+    n=$((n + 1))
 }
 
-echo "==> wg show (before traffic)"
-show
-echo "==> ping 100.64.0.2 from $NS_A through the tunnel"
-ip netns exec "$NS_A" ping -c 3 -i 0.5 -W 2 100.64.0.2
-echo "==> wg show (after traffic)"
-show
+echo "==> the coordinator (mesh-operator coordinator) at 198.18.3.1:8080"
+attach co
+cat >"$WORK/coordinator.yaml" <<C
+server_url: http://198.18.3.1:8080
+listen_addr: 198.18.3.1:8080
+metrics_listen_addr: 198.18.3.1:9090
+derp: {server: {stun_listen_addr: 198.18.3.1:3478}}
+C
+(cd "$WORK" && exec ip netns exec "md-$sfx-co" $OPERATOR coordinator --config coordinator.yaml >"$WORK/coordinator.log" 2>&1) &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$WORK/mesh-data/mesh.sock" ] && break; sleep 0.1; done
+admin() { (cd "$WORK" && $OPERATOR "$@"); }
+admin users create alice >/dev/null
+KEY=$(admin preauthkeys create --user alice --reusable --expiration 1h -o json | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p')
+echo "    user alice, pre-auth key ${KEY:0:23}…"
+
+for node in web db laptop; do
+    attach "$node"
+    echo "==> agent $node (mesh-sidecar up) in md-$sfx-$node"
+    ip netns exec "md-$sfx-$node" $SIDECAR up --login-server http://198.18.3.1:8080 --authkey "$KEY" \
+        --hostname "$node" --state "$WORK/state-$node" --socket "$WORK/$node.sock" >"$WORK/agent-$node.log" 2>&1 &
+    PIDS+=($!)
+done
+
+echo "==> waiting for the mesh"
+for _ in $(seq 150); do
+    [ "$($SIDECAR status --socket "$WORK/laptop.sock" 2>/dev/null | grep -c ' online ')" = 2 ] && break
+    sleep 0.2
+done
+echo
+echo "\$ mesh-operator nodes list"
+admin nodes list
+echo
+echo "\$ mesh-sidecar status        (on laptop)"
+$SIDECAR status --socket "$WORK/laptop.sock"
+echo
+echo "\$ ping db                    (on laptop, by MagicDNS name)"
+ip netns exec "md-$sfx-laptop" ping -c 3 db
+echo
+echo "\$ mesh-sidecar ping web      (on laptop)"
+$SIDECAR ping web --socket "$WORK/laptop.sock"
+echo

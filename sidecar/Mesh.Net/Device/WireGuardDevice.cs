@@ -324,8 +324,10 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             peer.Keys.SetPresharedKey(UapiProtocol.IsZeroKey(psk) ? ReadOnlySpan<byte>.Empty : psk);
         }
 
+        var learnedEndpoint = false;
         if (update.Endpoint is { } endpoint)
         {
+            learnedEndpoint = !devicePeer.TryGetDirectEndpoint(out _);
             devicePeer.SetEndpoint(UdpEndpoint.FromIPEndPoint(endpoint));
         }
 
@@ -347,16 +349,23 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             }
         }
 
+        var keepaliveNow = false;
         if (update.PersistentKeepaliveInterval is { } interval)
         {
             var old = peer.PersistentKeepaliveInterval;
             peer.PersistentKeepaliveInterval = interval;
-            if (old == 0 && interval > 0 && _threads.Count > 0)
-            {
-                // As the reference implementations do: a newly enabled keepalive goes out at once.
-                var buffer = new byte[256];
-                Send(devicePeer, peer.SendKeepalive(buffer), buffer);
-            }
+
+            // As the reference implementations do: a newly enabled keepalive goes out at once.
+            keepaliveNow = old == 0 && interval > 0;
+        }
+
+        // A peer that only now has somewhere to send to (its endpoint arrived after the peer did)
+        // and a keepalive to keep: handshake now rather than at the next retransmission.
+        keepaliveNow |= learnedEndpoint && peer.PersistentKeepaliveInterval > 0 && peer.CurrentKeypair is null;
+        if (keepaliveNow && _threads.Count > 0)
+        {
+            var buffer = new byte[256];
+            Send(devicePeer, peer.SendKeepalive(buffer), buffer);
         }
     }
 
