@@ -112,6 +112,16 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
         }
     }
 
+    /// <summary>Sends the peer a keepalive (or starts a handshake) on its current path.</summary>
+    public void Poke(NoisePublicKey peer)
+    {
+        if (Engine.TryGetPeer(peer, out var p) && p.Context is DevicePeer devicePeer)
+        {
+            var buffer = new byte[256];
+            Send(devicePeer, p.SendKeepalive(buffer), buffer);
+        }
+    }
+
     /// <summary>The path a peer's packets take now: "direct IP:PORT", "relay", or "-" (none yet).</summary>
     public string PathOf(NoisePublicKey peer)
     {
@@ -524,9 +534,20 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
 
         var result = Engine.Decapsulate(datagram, source, output, underLoad);
         var devicePeer = result.Peer?.Context as DevicePeer;
-        if (devicePeer is not null && (relayFrom is null ? devicePeer.Roam(from) : devicePeer.RoamToRelay()) && _logger.IsEnabled(LogLevel.Debug))
+        var wasRelayed = devicePeer?.ViaRelay ?? false;
+        if (devicePeer is not null && (relayFrom is null ? devicePeer.Roam(from) : devicePeer.RoamToRelay()))
         {
-            DeviceLog.Roamed(_logger, result.Peer!.PublicKey.ToString(), relayFrom is null ? from.ToString() : "relay");
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                DeviceLog.Roamed(_logger, result.Peer!.PublicKey.ToString(), relayFrom is null ? from.ToString() : "relay");
+            }
+
+            // A direct packet from a peer we were relaying to (its probe got through): answer on the
+            // direct path at once, so the peer moves back to it too instead of at its next keepalive.
+            if (wasRelayed && relayFrom is null && result.Action != TunnelAction.SendToPeer)
+            {
+                Poke(devicePeer.Peer.PublicKey);
+            }
         }
 
         switch (result.Action)

@@ -39,6 +39,24 @@ internal sealed class MeshAgent : IAsyncDisposable
     private LocalApiServer? _api;
     private string _backendState = "Starting";
     private MagicDnsServer? _dns;
+    private AgentRelay? _relay;
+    private readonly Dictionary<Mesh.WireGuard.NoisePublicKey, PeerPath> _paths = [];
+
+    /// <summary>No handshake this long after a peer appeared: its direct path does not work; try the relay.</summary>
+    private static readonly TimeSpan FirstContactTimeout = TimeSpan.FromSeconds(4);
+
+    /// <summary>Nothing heard this long (peers send a keepalive every 25 s): the direct path broke.</summary>
+    private static readonly TimeSpan SilenceTimeout = TimeSpan.FromSeconds(40);
+
+    /// <summary>While relayed, try the direct path again this often.</summary>
+    private static readonly TimeSpan DirectProbeInterval = TimeSpan.FromSeconds(10);
+
+    private sealed class PeerPath
+    {
+        public DateTime FirstSeen { get; } = DateTime.UtcNow;
+        public DateTime LastProbe { get; set; }
+        public IPEndPoint? Candidate { get; set; }
+    }
     private ResolvConfTakeover? _resolvConf;
     private readonly List<(int Index, IPAddress Address, int Length)> _loopbackAddresses = [];
 
@@ -79,6 +97,7 @@ internal sealed class MeshAgent : IAsyncDisposable
         _api = new LocalApiServer(_options.Socket, Handle);
         _control = new ControlClient(_options.LoginServer, _state.MachineKeyBytes, _state.PinnedServerKey);
 
+        var paths = Task.Run(() => ManagePathsAsync(token), CancellationToken.None);
         var backoff = TimeSpan.FromMilliseconds(500);
         var registered = false;
         while (!token.IsCancellationRequested)
@@ -126,6 +145,96 @@ internal sealed class MeshAgent : IAsyncDisposable
             }
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+        }
+    }
+
+    /// <summary>Starts the relay connection once the map names a relay, and tracks each peer's direct candidate.</summary>
+    private void UpdatePathsLocked()
+    {
+        if (_relay is null && _view.RelayMap?.Regions.FirstOrDefault() is { } region && region.Nodes.FirstOrDefault() is { } node
+            && Uri.TryCreate(node.Url, UriKind.Absolute, out var url))
+        {
+            _relay = new AgentRelay(url, region.RegionCode, _state.NodeKeyBytes, _state.PinnedServerKey?.Value, _device!, _loggerFactory.CreateLogger("relay"));
+            _device!.Relay = _relay;
+        }
+
+        var seen = new HashSet<Mesh.WireGuard.NoisePublicKey>();
+        foreach (var peer in _view.Peers)
+        {
+            var key = peer.NodeKey.Value;
+            seen.Add(key);
+            if (!_paths.TryGetValue(key, out var path))
+            {
+                _paths[key] = path = new PeerPath();
+            }
+
+            path.Candidate = ChooseEndpoint(peer.Endpoints);
+        }
+
+        foreach (var key in _paths.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            _paths.Remove(key);
+        }
+    }
+
+    /// <summary>
+    /// Path selection, every second: a peer whose direct path stays silent moves to the relay
+    /// (within seconds when the first handshake never completes); a relayed peer is probed directly
+    /// every 10 s, and when the probe gets through, the peer's direct answer roams it back.
+    /// The WireGuard engine never knows which path a packet took.
+    /// </summary>
+    private async Task ManagePathsAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                lock (_lock)
+                {
+                    ManagePathsLocked();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void ManagePathsLocked()
+    {
+        if (_device is null || _relay is not { Connected: true })
+        {
+            return;
+        }
+
+        var now = DateTime.UtcNow;
+        var engineNow = _device.Engine.Now;
+        foreach (var (key, path) in _paths)
+        {
+            if (!_device.Engine.TryGetPeer(key, out var peer))
+            {
+                continue;
+            }
+
+            var relayed = _device.PathOf(key) == "relay";
+            var lastReceived = peer.LastReceived;
+            if (!relayed)
+            {
+                var silent = lastReceived is null ? now - path.FirstSeen > FirstContactTimeout : engineNow - lastReceived.Value > SilenceTimeout;
+                if (silent)
+                {
+                    _logger.LogInformation("No answer from {Peer} on its direct path; using the relay", key);
+                    _device.UseRelay(key);
+                    _device.Poke(key);
+                    path.LastProbe = now;
+                }
+            }
+            else if (path.Candidate is { } candidate && now - path.LastProbe > DirectProbeInterval)
+            {
+                path.LastProbe = now;
+                _device.ProbeDirect(key, candidate);
+            }
         }
     }
 
@@ -268,6 +377,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             _device.Apply(request);
             SyncRoutes(netlink, routes);
             UpdateDns();
+            UpdatePathsLocked();
         }
     }
 
@@ -529,7 +639,8 @@ internal sealed class MeshAgent : IAsyncDisposable
             {
                 devicePeers.TryGetValue(Convert.ToBase64String(peer.NodeKey.Value.ToArray()), out var state);
                 var handshake = state is { LastHandshakeTimeSec: > 0 } ? DateTimeOffset.FromUnixTimeSeconds(state.LastHandshakeTimeSec) : (DateTimeOffset?)null;
-                var path = state?.Endpoint is { } ep && handshake is not null ? $"direct {ep}" : "-";
+                var route = _device!.PathOf(peer.NodeKey.Value);
+                var path = handshake is null ? "-" : route == "relay" ? $"relay \"{_relay?.RegionCode}\"" : route;
                 peers.Add(new StatusNode(peer.Name, peer.Name, [.. peer.Addresses.Select(a => a.Split('/')[0])], peer.Online, path, (long)(state?.RxBytes ?? 0), (long)(state?.TxBytes ?? 0), handshake, peer.User, peer.Tags));
             }
 
@@ -545,6 +656,11 @@ internal sealed class MeshAgent : IAsyncDisposable
         }
 
         _control?.Dispose();
+        if (_relay is not null)
+        {
+            await _relay.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_dns is not null)
         {
             await _dns.DisposeAsync().ConfigureAwait(false);

@@ -161,3 +161,52 @@ public sealed class MeshPolicyTests
         }
     }
 }
+
+/// <summary>When no direct UDP path exists, traffic goes through the coordinator's relay — and comes back to direct.</summary>
+[Trait("Category", "Mesh")]
+public sealed class MeshRelayTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static readonly string[][] BlockUdp =
+    [
+        ["iptables", "-A", "OUTPUT", "-p", "udp", "-d", "198.18.2.0/24", "-j", "DROP"],
+        ["iptables", "-A", "INPUT", "-p", "udp", "-s", "198.18.2.0/24", "-j", "DROP"],
+    ];
+
+    [Fact]
+    public async Task UdpBlocked_NodeReachesPeersThroughTheRelay_ThenBackToDirect()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var a = await lab.AddNodeAsync("a", key);
+        var c = await lab.AddNodeAsync("c", key, async ns =>
+        {
+            foreach (var rule in BlockUdp)
+            {
+                await ns.CheckAsync(rule, Token);
+            }
+        });
+        await lab.WaitForFullMeshAsync();
+
+        // The first handshake gets no answer on the direct path; within seconds both ends use the relay.
+        var reached = await Eventually.TryAsync(async ct => (await a.PingAsync(c.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(15), Token);
+        Assert.True(reached, $"a → c with c's UDP blocked: no reply within 15 s\n{await lab.DescribeAsync()}");
+        Assert.True((await c.PingAsync(a.V4!, Token)).Succeeded, "c → a with c's UDP blocked");
+        var relayed = await Eventually.TryAsync(async ct => (await a.StatusAsync(ct)).Peers.Single(p => p.Name == "c").Path == "relay \"mesh\"", TimeSpan.FromSeconds(10), Token);
+        Assert.True(relayed, $"a's status does not say c is relayed: {(await a.StatusAsync(Token)).Peers.Single(p => p.Name == "c").Path}");
+        var pong = (await a.CliAsync(Token, "ping", "c")).EnsureSuccess().Stdout;
+        Assert.Contains("via relay \"mesh\"", pong);
+
+        // UDP works again: the periodic direct probe finds the path and both ends roam back to it.
+        foreach (var rule in BlockUdp)
+        {
+            await c.Namespace.CheckAsync([.. rule.Select(x => x == "-A" ? "-D" : x)], Token);
+        }
+
+        var direct = await Eventually.TryAsync(async ct => (await a.StatusAsync(ct)).Peers.Single(p => p.Name == "c").Path.StartsWith("direct ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), Token);
+        Assert.True(direct, $"a never moved back to a direct path to c: {(await a.StatusAsync(Token)).Peers.Single(p => p.Name == "c").Path}");
+        Assert.True((await a.PingAsync(c.V4!, Token)).Succeeded, "a → c after moving back to direct");
+    }
+}

@@ -146,9 +146,18 @@ internal sealed class MeshLab : IAsyncDisposable
     public async Task<int> NodeCountAsync() => JsonDocument.Parse(await OperatorAsync("nodes", "list", "-o", "json")).RootElement.GetArrayLength();
 
     /// <summary>Starts `mesh-sidecar up` in a new namespace and waits until it has its mesh addresses.</summary>
-    public async Task<MeshNode> AddNodeAsync(string name, string authKey, params string[] extraArgs)
+    public Task<MeshNode> AddNodeAsync(string name, string authKey, params string[] extraArgs) =>
+        AddNodeAsync(name, authKey, null, extraArgs);
+
+    /// <summary>As above; <paramref name="prepare"/> runs in the new namespace before the agent starts (e.g. firewall rules).</summary>
+    public async Task<MeshNode> AddNodeAsync(string name, string authKey, Func<NetNs, Task>? prepare, params string[] extraArgs)
     {
         var ns = await AttachAsync(name);
+        if (prepare is not null)
+        {
+            await prepare(ns);
+        }
+
 
         // `ip netns exec` bind-mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf: programs in
         // the node's namespace resolve through MagicDNS, and the host's own resolv.conf is untouched.
