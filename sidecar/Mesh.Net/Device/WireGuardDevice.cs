@@ -62,6 +62,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     private long _relayedIn;
     private long _relayedOut;
     private IRelayTransport? _relay;
+    private OtherDatagramHandler? _otherDatagrams;
     private readonly Lock _relayLock = new();
     private readonly byte[] _relayOutput = new byte[65536];
     private IPacketFilterHook? _filter;
@@ -111,6 +112,21 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             devicePeer.UseRelay();
         }
     }
+
+    /// <summary>Receives datagrams on the WireGuard port that are not WireGuard messages (e.g. STUN answers).</summary>
+    public OtherDatagramHandler? OtherDatagrams
+    {
+        get => Volatile.Read(ref _otherDatagrams);
+        set => Volatile.Write(ref _otherDatagrams, value);
+    }
+
+    /// <summary>Sends a datagram from the WireGuard socket (so the network sees the same source port as WireGuard's).</summary>
+    public bool SendRaw(ReadOnlySpan<byte> datagram, System.Net.IPEndPoint destination) =>
+        Volatile.Read(ref _udp).Send(datagram, UdpEndpoint.FromIPEndPoint(destination));
+
+    /// <summary>WireGuard's four message types, each a 32-bit little-endian word 1..4 (three zero bytes).</summary>
+    private static bool IsWireGuardMessage(ReadOnlySpan<byte> datagram) =>
+        datagram.Length >= 4 && datagram[0] is >= 1 and <= 4 && datagram[1] == 0 && datagram[2] == 0 && datagram[3] == 0;
 
     /// <summary>Sends the peer a keepalive (or starts a handshake) on its current path.</summary>
     public void Poke(NoisePublicKey peer)
@@ -518,6 +534,13 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                 from.WriteAddress(source);
                 source[16] = (byte)(from.Port >> 8);
                 source[17] = (byte)from.Port;
+                if (!IsWireGuardMessage(datagram) && Volatile.Read(ref _otherDatagrams) is { } other)
+                {
+                    // One socket carries WireGuard and the agent's own protocols (STUN answers).
+                    other(datagram, from.ToIPEndPoint());
+                    continue;
+                }
+
                 Handle(datagram, source, output, from, udp, relayFrom: null);
             }
         }
@@ -748,6 +771,9 @@ public interface IRelayTransport
 {
     bool Send(NoisePublicKey peer, ReadOnlySpan<byte> datagram);
 }
+
+/// <summary>A datagram on the WireGuard port that is not WireGuard; called on the UDP thread: be quick.</summary>
+public delegate void OtherDatagramHandler(ReadOnlySpan<byte> datagram, System.Net.IPEndPoint from);
 
 /// <summary>A snapshot of a device's packet counters.</summary>
 public sealed record DeviceCounters(long RxDatagrams, long TxDatagrams, IReadOnlyDictionary<string, long> Drops);

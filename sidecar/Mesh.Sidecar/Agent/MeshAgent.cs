@@ -40,6 +40,8 @@ internal sealed class MeshAgent : IAsyncDisposable
     private string _backendState = "Starting";
     private MagicDnsServer? _dns;
     private AgentRelay? _relay;
+    private EndpointDiscovery? _discovery;
+    private IPEndPoint? _publicEndpoint;
     private readonly Dictionary<Mesh.WireGuard.NoisePublicKey, PeerPath> _paths = [];
 
     /// <summary>No handshake this long after a peer appeared: its direct path does not work; try the relay.</summary>
@@ -88,6 +90,7 @@ internal sealed class MeshAgent : IAsyncDisposable
         });
         _device.Apply(new UapiSetRequest { PrivateKey = _state.NodeKeyBytes });
         _device.Filter = _filter;
+        _discovery = new EndpointDiscovery(_device);
         _device.Start();
         if (_options.AcceptDns)
         {
@@ -98,6 +101,7 @@ internal sealed class MeshAgent : IAsyncDisposable
         _control = new ControlClient(_options.LoginServer, _state.MachineKeyBytes, _state.PinnedServerKey);
 
         var paths = Task.Run(() => ManagePathsAsync(token), CancellationToken.None);
+        var discovery = Task.Run(() => DiscoverEndpointsAsync(token), CancellationToken.None);
         var backoff = TimeSpan.FromMilliseconds(500);
         var registered = false;
         while (!token.IsCancellationRequested)
@@ -145,6 +149,55 @@ internal sealed class MeshAgent : IAsyncDisposable
             }
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+        }
+    }
+
+    /// <summary>
+    /// Every 30 s (and soon after the first map): asks the relay's STUN server for this node's public
+    /// endpoint; when it is new, reports it to the coordinator with the local ones, so peers behind
+    /// other NATs can reach this node directly.
+    /// </summary>
+    private async Task DiscoverEndpointsAsync(CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(2);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, cancellationToken).ConfigureAwait(false);
+                IPEndPoint? server;
+                lock (_lock)
+                {
+                    server = EndpointDiscovery.StunServerOf(_view.RelayMap);
+                }
+
+                if (server is null || _discovery is null || _control is null)
+                {
+                    continue;
+                }
+
+                interval = TimeSpan.FromSeconds(30);
+                var (mapped, _) = await _discovery.QueryAsync(server, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
+                if (mapped is null || mapped.Equals(_publicEndpoint))
+                {
+                    continue;
+                }
+
+                _publicEndpoint = mapped;
+                if (!LocalEndpoints().Contains(mapped.ToString()))
+                {
+                    _logger.LogInformation("Public endpoint {Endpoint} (STUN {Server})", mapped, server);
+                    await _control.MapAsync(MapRequest() with { Stream = false, ReadOnly = true }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or ControlRequestException or ControlProtocolException)
+            {
+                _logger.LogDebug("Endpoint discovery: {Error}", e.Message);
+            }
         }
     }
 
@@ -535,6 +588,11 @@ internal sealed class MeshAgent : IAsyncDisposable
             }
         }
 
+        if (_publicEndpoint is { } mapped && !endpoints.Contains(mapped.ToString()))
+        {
+            endpoints.Add(mapped.ToString());
+        }
+
         return endpoints;
     }
 
@@ -553,6 +611,8 @@ internal sealed class MeshAgent : IAsyncDisposable
                 return new LocalResponse(true, Status: Status());
             case "ping":
                 return await PingAsync(request.Argument).ConfigureAwait(false);
+            case "netcheck":
+                return await NetcheckAsync().ConfigureAwait(false);
             case "ip":
                 lock (_lock)
                 {
@@ -566,6 +626,46 @@ internal sealed class MeshAgent : IAsyncDisposable
             default:
                 return new LocalResponse(false, $"unknown operation \"{request.Op}\"");
         }
+    }
+
+    /// <summary>
+    /// `netcheck`: does UDP get out (a STUN answer on the WireGuard socket), what is the public
+    /// endpoint, does the mapping vary by destination (needs two STUN servers), and the relay.
+    /// </summary>
+    private async Task<LocalResponse> NetcheckAsync()
+    {
+        RelayMap? map;
+        lock (_lock)
+        {
+            map = _view.RelayMap;
+        }
+
+        var servers = (map?.Regions ?? []).SelectMany(r => r.Nodes).Select(n => EndpointDiscovery.StunServerOf(new RelayMap { Regions = [new RelayRegion { RegionCode = "-", Nodes = [n] }] })).OfType<IPEndPoint>().Distinct().ToList();
+        var lines = new List<string>();
+        var mappings = new List<IPEndPoint>();
+        foreach (var server in servers)
+        {
+            var (mapped, latency) = await _discovery!.QueryAsync(server, TimeSpan.FromSeconds(3), CancellationToken.None).ConfigureAwait(false);
+            lines.Add(mapped is null ? $"stun {server}: no answer" : $"stun {server}: {mapped} in {latency.TotalMilliseconds:0.#} ms");
+            if (mapped is not null)
+            {
+                mappings.Add(mapped);
+            }
+        }
+
+        lines.Insert(0, $"udp: {(mappings.Count > 0 ? "yes" : servers.Count == 0 ? "unknown (the map names no STUN server)" : "no (no STUN answer)")}");
+        lines.Insert(1, $"public endpoint: {(mappings.Count > 0 ? mappings[0].ToString() : "-")}");
+        lines.Insert(2, $"mapping varies by destination: {(mappings.Count >= 2 ? (mappings.Distinct().Count() > 1 ? "yes (direct paths need the relay more often)" : "no") : "unknown (needs two STUN servers)")}");
+        if (_relay is { } relay)
+        {
+            lines.Add($"relay \"{relay.RegionCode}\" {relay.Url}: {(relay.Connected ? "connected" : "not connected")}");
+        }
+        else
+        {
+            lines.Add("relay: none in the map");
+        }
+
+        return new LocalResponse(true, Message: string.Join('\n', lines));
     }
 
     /// <summary>Finds a peer by MagicDNS name, FQDN or mesh IP.</summary>

@@ -15,7 +15,25 @@ namespace Mesh.Sidecar.Commands;
 /// </summary>
 internal static class AgentCommands
 {
-    public static IEnumerable<Command> Create() => [Up(), Status(), Ip(), Ping(), Down()];
+    public static IEnumerable<Command> Create() => [Up(), Status(), Ip(), Ping(), Netcheck(), Down()];
+
+    private static Command Netcheck()
+    {
+        var socket = SocketOption();
+        var command = new Command("netcheck", "whether UDP gets out, the public endpoint, NAT mapping behaviour and the relay") { socket };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var response = await CallAsync(parse.GetValue(socket)!, new LocalRequest("netcheck"), cancellationToken);
+            if (response is not { Ok: true, Message: { } report })
+            {
+                return 1;
+            }
+
+            Console.WriteLine(report);
+            return 0;
+        });
+        return command;
+    }
 
     private static Command Ping()
     {

@@ -175,6 +175,30 @@ public sealed class MeshRelayTests
     ];
 
     [Fact]
+    public async Task NodeBehindNat_ReachesLanPeerDirectly_AndNetcheckSeesTheNat()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables", "sysctl");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var a = await lab.AddNodeAsync("a", key);
+        var (n, publicAddress) = await lab.AddNodeBehindNatAsync("n", key);
+        await lab.WaitForFullMeshAsync();
+
+        var reached = await Eventually.TryAsync(async ct => (await a.PingAsync(n.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(15), Token);
+        Assert.True(reached, $"a → n (behind NAT) got no reply\n{await lab.DescribeAsync()}");
+        Assert.True((await n.PingAsync(a.V4!, Token)).Succeeded, "n → a");
+
+        // Direct, through the NAT's mapping — not relayed.
+        var path = (await a.StatusAsync(Token)).Peers.Single(p => p.Name == "n").Path;
+        Assert.StartsWith($"direct {publicAddress}:", path);
+
+        var netcheck = (await n.CliAsync(Token, "netcheck")).EnsureSuccess().Stdout;
+        Assert.Contains("udp: yes", netcheck);
+        Assert.Contains($"public endpoint: {publicAddress}:", netcheck);
+        Assert.Contains("relay \"mesh\"", netcheck);
+    }
+
+    [Fact]
     public async Task UdpBlocked_NodeReachesPeersThroughTheRelay_ThenBackToDirect()
     {
         Requirements.SkipUnlessNetworkTestsCanRun("iptables");

@@ -146,6 +146,39 @@ internal sealed class MeshLab : IAsyncDisposable
     public async Task<int> NodeCountAsync() => JsonDocument.Parse(await OperatorAsync("nodes", "list", "-o", "json")).RootElement.GetArrayLength();
 
     /// <summary>Starts `mesh-sidecar up` in a new namespace and waits until it has its mesh addresses.</summary>
+    /// <summary>
+    /// A node on a private network (198.19.5.2/24) behind a router namespace on the LAN that
+    /// masquerades it (iptables MASQUERADE, the common home/cloud NAT). Returns the node and the
+    /// router's LAN address — the node's public address as everyone else sees it.
+    /// </summary>
+    public async Task<(MeshNode Node, string PublicAddress)> AddNodeBehindNatAsync(string name, string authKey)
+    {
+        var publicAddress = $"198.18.2.{_nextAddress}";
+        var router = await AttachAsync(name + "r");
+        var lanLink = (await router.CheckAsync(["ip", "-o", "-4", "addr", "show", "to", publicAddress], Token)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        var node = await OwnAsync(await NetNs.CreateAsync(_names.Namespace(name), Token));
+        var inner = _names.Link(name + "i");
+        var outer = _names.Link(name + "p");
+        await node.CheckAsync(["ip", "link", "add", inner, "type", "veth", "peer", "name", outer, "netns", router.Name], Token);
+        await router.CheckAsync(["ip", "addr", "add", "198.19.5.1/24", "dev", outer], Token);
+        await router.CheckAsync(["ip", "link", "set", outer, "up"], Token);
+        await router.CheckAsync(["sysctl", "-qw", "net.ipv4.ip_forward=1"], Token);
+        await router.CheckAsync(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "198.19.5.0/24", "-o", lanLink, "-j", "MASQUERADE"], Token);
+        await node.CheckAsync(["ip", "addr", "add", "198.19.5.2/24", "dev", inner], Token);
+        await node.CheckAsync(["ip", "link", "set", inner, "up"], Token);
+        await node.CheckAsync(["ip", "link", "set", "lo", "up"], Token);
+        await node.CheckAsync(["ip", "route", "add", "default", "via", "198.19.5.1"], Token);
+        var etc = Path.Combine("/etc/netns", node.Name);
+        System.IO.Directory.CreateDirectory(etc);
+        _etcDirectories.Add(etc);
+        await File.WriteAllTextAsync(Path.Combine(etc, "resolv.conf"), "nameserver 100.100.100.100\nsearch mesh.internal\n", Token);
+        var meshNode = new MeshNode(this, name, node, authKey, []);
+        Nodes[name] = meshNode;
+        _owned.Add(meshNode);
+        await meshNode.StartAsync();
+        return (meshNode, publicAddress);
+    }
+
     public Task<MeshNode> AddNodeAsync(string name, string authKey, params string[] extraArgs) =>
         AddNodeAsync(name, authKey, null, extraArgs);
 

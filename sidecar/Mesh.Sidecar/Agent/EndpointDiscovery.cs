@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Mesh.Net.Device;
+using Mesh.Protocol.Stun;
+
+namespace Mesh.Sidecar.Agent;
+
+/// <summary>
+/// Finds this node's public endpoint the way peers will see it: a STUN Binding request sent from
+/// the WireGuard socket itself (through <see cref="WireGuardDevice.SendRaw"/>), answered through the
+/// device's demultiplexing of non-WireGuard datagrams. Behind a NAT the answer is the NAT's mapping of
+/// the WireGuard port, which the agent reports to the coordinator next to its local endpoints.
+/// </summary>
+internal sealed class EndpointDiscovery
+{
+    private readonly WireGuardDevice _device;
+    private readonly ConcurrentDictionary<StunTransactionId, TaskCompletionSource<IPEndPoint>> _pending = new();
+
+    public EndpointDiscovery(WireGuardDevice device)
+    {
+        _device = device;
+        device.OtherDatagrams = OnDatagram;
+    }
+
+    /// <summary>The mapped address of the WireGuard socket as <paramref name="server"/> sees it; null when it did not answer.</summary>
+    public async Task<(IPEndPoint? Mapped, TimeSpan Latency)> QueryAsync(IPEndPoint server, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var id = StunTransactionId.NewId();
+        var answer = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = answer;
+        try
+        {
+            var request = new byte[64];
+            var length = StunMessage.WriteBindingRequest(request, id);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var deadline = DateTime.UtcNow + timeout;
+            var wait = TimeSpan.FromMilliseconds(300);
+            while (DateTime.UtcNow < deadline)
+            {
+                _device.SendRaw(request.AsSpan(0, length), server);
+                var done = await Task.WhenAny(answer.Task, Task.Delay(wait, cancellationToken)).ConfigureAwait(false);
+                if (done == answer.Task)
+                {
+                    return (await answer.Task.ConfigureAwait(false), System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                }
+
+                wait *= 2;
+            }
+
+            return (null, timeout);
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    private void OnDatagram(ReadOnlySpan<byte> datagram, IPEndPoint from)
+    {
+        if (StunMessage.IsStunPacket(datagram)
+            && StunMessage.TryParseBindingResponse(datagram, out var id, out var mapped)
+            && _pending.TryGetValue(id, out var answer))
+        {
+            answer.TrySetResult(mapped);
+        }
+    }
+
+    /// <summary>The STUN server of the map's first relay region ("host:port"), resolved.</summary>
+    public static IPEndPoint? StunServerOf(Mesh.Protocol.Control.RelayMap? map)
+    {
+        var text = map?.Regions.SelectMany(r => r.Nodes).Select(n => n.StunEndpoint).FirstOrDefault(s => !string.IsNullOrEmpty(s));
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (IPEndPoint.TryParse(text, out var endpoint))
+        {
+            return endpoint;
+        }
+
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out var port))
+        {
+            return null;
+        }
+
+        try
+        {
+            var address = System.Net.Dns.GetHostAddresses(text[..colon]).FirstOrDefault();
+            return address is null ? null : new IPEndPoint(address, port);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+    }
+}
