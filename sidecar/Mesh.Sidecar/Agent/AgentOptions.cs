@@ -15,6 +15,9 @@ internal sealed class AgentOptions
     public string Socket { get; init; } = LocalApiClient.DefaultSocket;
     public int Mtu { get; init; } = 1280;
 
+    /// <summary>Health (/healthz) and Prometheus metrics (/metrics) port; 0 turns them off.</summary>
+    public int MetricsPort { get; init; } = 9001;
+
     /// <summary>Serve MagicDNS at 100.100.100.100 and fd7a:115c:a1e0::53 (default on).</summary>
     public bool AcceptDns { get; init; } = true;
 

@@ -41,6 +41,7 @@ internal sealed class MeshAgent : IAsyncDisposable
     private MagicDnsServer? _dns;
     private AgentRelay? _relay;
     private EndpointDiscovery? _discovery;
+    private AgentMetrics? _metrics;
     private IPEndPoint? _publicEndpoint;
     private readonly Dictionary<Mesh.WireGuard.NoisePublicKey, PeerPath> _paths = [];
 
@@ -92,6 +93,11 @@ internal sealed class MeshAgent : IAsyncDisposable
         _device.Filter = _filter;
         _discovery = new EndpointDiscovery(_device);
         _device.Start();
+        if (_options.MetricsPort > 0)
+        {
+            _metrics = new AgentMetrics(_options.MetricsPort, _device, _filter, () => _backendState == "Running");
+        }
+
         if (_options.AcceptDns)
         {
             StartDns();
@@ -755,6 +761,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             await _api.DisposeAsync().ConfigureAwait(false);
         }
 
+        _metrics?.Dispose();
         _control?.Dispose();
         if (_relay is not null)
         {

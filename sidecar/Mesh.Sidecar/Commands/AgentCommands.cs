@@ -80,10 +80,11 @@ internal static class AgentCommands
         var socket = SocketOption();
         var acceptDns = new Option<bool>("--accept-dns") { Description = "serve MagicDNS at 100.100.100.100 (MESH_ACCEPT_DNS, default true)", DefaultValueFactory = _ => Env("MESH_ACCEPT_DNS") is not { } v || v == "1" || v.Equals("true", StringComparison.OrdinalIgnoreCase) };
         var resolvConf = new Option<string?>("--resolv-conf") { Description = "a resolv.conf to point at MagicDNS while up, restored after (MESH_RESOLV_CONF; default: none is changed)", DefaultValueFactory = _ => Env("MESH_RESOLV_CONF") };
+        var metricsPort = new Option<int>("--metrics-port") { Description = "health (/healthz) and Prometheus metrics (/metrics) port; 0 = off (MESH_METRICS_PORT)", DefaultValueFactory = _ => int.TryParse(Env("MESH_METRICS_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : 9001 };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "log debug messages" };
         var command = new Command("up", "run the node agent in the foreground: join the mesh and keep the tunnels up")
         {
-            loginServer, authKey, hostname, routes, exitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, verbose,
+            loginServer, authKey, hostname, routes, exitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, metricsPort, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -120,6 +121,7 @@ internal static class AgentCommands
                 Socket = parse.GetValue(socket)!,
                 AcceptDns = parse.GetValue(acceptDns),
                 ResolvConfPath = parse.GetValue(resolvConf),
+                MetricsPort = parse.GetValue(metricsPort),
             };
             return await RunAgentAsync(options, parse.GetValue(verbose), cancellationToken);
         });

@@ -234,3 +234,39 @@ public sealed class MeshRelayTests
         Assert.True((await a.PingAsync(c.V4!, Token)).Succeeded, "a → c after moving back to direct");
     }
 }
+
+/// <summary>The agent's health and metrics port (9001).</summary>
+[Trait("Category", "Mesh")]
+public sealed class MeshAgentMetricsTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task HealthAndMetrics_OnPort9001_ReportPeersAndDrops()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var a = await lab.AddNodeAsync("a", key);
+        var b = await lab.AddNodeAsync("b", key);
+        await lab.WaitForFullMeshAsync();
+        Assert.True((await a.PingAsync(b.V4!, Token)).Succeeded);
+
+        using var http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (context, ct) => await ConnectInAsync(a, context.DnsEndPoint, ct) });
+        var health = await http.GetAsync("http://127.0.0.1:9001/healthz", Token);
+        Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
+        var metrics = await http.GetStringAsync("http://127.0.0.1:9001/metrics", Token);
+        Assert.Matches(new System.Text.RegularExpressions.Regex(@"^mesh_peers(\{\})? 1$", System.Text.RegularExpressions.RegexOptions.Multiline), metrics);
+        Assert.Matches(new System.Text.RegularExpressions.Regex(@"^mesh_peers_with_session(\{\})? 1$", System.Text.RegularExpressions.RegexOptions.Multiline), metrics);
+        Assert.Contains("mesh_udp_datagrams_total{direction=\"rx\"}", metrics);
+        Assert.Contains("mesh_peer_bytes_total{direction=\"tx\"}", metrics);
+    }
+
+    /// <summary>A TCP connection opened inside the node's namespace (the port listens there).</summary>
+    private static async ValueTask<Stream> ConnectInAsync(MeshNode node, System.Net.DnsEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        var socket = node.Namespace.CreateSocket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(System.Net.IPAddress.Loopback, endpoint.Port, cancellationToken);
+        return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Mesh.Net.Device;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+
+namespace Mesh.Sidecar.Agent;
+
+/// <summary>
+/// The agent's health and metrics on port 9001 (DESIGN.md): `/metrics` in Prometheus format through
+/// OpenTelemetry's HttpListener exporter — peers (direct and relayed), datagrams on each path,
+/// bytes per direction, and dropped packets by reason — and `/healthz` (200 while connected to the
+/// coordinator, 503 otherwise).
+/// </summary>
+internal sealed class AgentMetrics : IDisposable
+{
+    public const string MeterName = "MeshOperator.Sidecar";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly MeterProvider _provider;
+    private readonly HttpListener _health = new();
+    private readonly Func<bool> _healthy;
+    private readonly Task _healthLoop;
+
+    public AgentMetrics(int port, WireGuardDevice device, AgentFilter filter, Func<bool> healthy)
+    {
+        _healthy = healthy;
+        _meter.CreateObservableGauge("mesh_peers", () => device.Engine.Peers.Count, description: "Peers in this node's map");
+        _meter.CreateObservableGauge("mesh_peers_relayed", () => device.Engine.Peers.Count(p => device.PathOf(p.PublicKey) == "relay"), description: "Peers reached through the relay");
+        _meter.CreateObservableGauge("mesh_peers_with_session", () => device.Engine.Peers.Count(p => p.CurrentKeypair is not null), description: "Peers with a completed handshake");
+        _meter.CreateObservableCounter("mesh_udp_datagrams", () => new[]
+        {
+            new Measurement<long>(device.GetCounters().RxDatagrams, new KeyValuePair<string, object?>("direction", "rx")),
+            new Measurement<long>(device.GetCounters().TxDatagrams, new KeyValuePair<string, object?>("direction", "tx")),
+        }, description: "WireGuard datagrams on the direct (UDP) path");
+        _meter.CreateObservableCounter("mesh_relayed_datagrams", () => new[]
+        {
+            new Measurement<long>(device.RelayedIn, new KeyValuePair<string, object?>("direction", "rx")),
+            new Measurement<long>(device.RelayedOut, new KeyValuePair<string, object?>("direction", "tx")),
+        }, description: "WireGuard datagrams through the relay");
+        _meter.CreateObservableCounter("mesh_peer_bytes", () => new[]
+        {
+            new Measurement<long>(device.Engine.Peers.Sum(p => p.RxBytes), new KeyValuePair<string, object?>("direction", "rx")),
+            new Measurement<long>(device.Engine.Peers.Sum(p => p.TxBytes), new KeyValuePair<string, object?>("direction", "tx")),
+        }, description: "Bytes exchanged with peers (all paths)");
+        _meter.CreateObservableCounter("mesh_dropped_packets", () =>
+        {
+            var all = new List<Measurement<long>>();
+            foreach (var (reason, count) in device.GetCounters().Drops)
+            {
+                all.Add(new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason)));
+            }
+
+            foreach (var (reason, count) in filter.Drops())
+            {
+                all.Add(new Measurement<long>(count, new KeyValuePair<string, object?>("reason", "filter_" + reason)));
+            }
+
+            return all;
+        }, description: "Packets dropped, by reason");
+
+        _provider = Sdk.CreateMeterProviderBuilder()
+            .AddMeter(MeterName)
+            .AddPrometheusHttpListener(o =>
+            {
+                // The exporter builds its prefix from Host and Port; serve every address instead.
+                o.Host = "localhost";
+                o.Port = port;
+                o.ConfigureHttpListener = (_, listener) =>
+                {
+                    listener.Prefixes.Clear();
+                    listener.Prefixes.Add($"http://+:{port}/");
+                };
+                o.ScrapeEndpointPath = "/metrics";
+                o.ScopeInfoEnabled = false;
+            })
+            .Build();
+        _health.Prefixes.Add($"http://+:{port}/healthz/");
+        _health.Start();
+        _healthLoop = Task.Run(ServeHealthAsync);
+    }
+
+    private async Task ServeHealthAsync()
+    {
+        while (_health.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _health.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            var ok = _healthy();
+            context.Response.StatusCode = ok ? 200 : 503;
+            var body = System.Text.Encoding.ASCII.GetBytes(ok ? "ok\n" : "not connected to the coordinator\n");
+            await context.Response.OutputStream.WriteAsync(body).ConfigureAwait(false);
+            context.Response.Close();
+        }
+    }
+
+    public void Dispose()
+    {
+        _health.Close();
+        _provider.Dispose();
+        _meter.Dispose();
+    }
+}
