@@ -121,7 +121,15 @@ public sealed unsafe class TunDevice : IDisposable
     /// length, or 0 once the device is disposed. Throws <see cref="SystemCallException"/> when the
     /// interface was deleted from outside (EBADFD).
     /// </summary>
-    public int Read(Span<byte> buffer)
+    public int Read(Span<byte> buffer) => ReadCore(buffer, wait: true);
+
+    /// <summary>
+    /// Reads one packet if one is already queued, without waiting: returns its length, -1 when
+    /// none is ready, or 0 once disposed. Lets a reader drain a burst into one batched UDP send.
+    /// </summary>
+    public int TryRead(Span<byte> buffer) => ReadCore(buffer, wait: false);
+
+    private int ReadCore(Span<byte> buffer, bool wait)
     {
         if (buffer.IsEmpty)
         {
@@ -145,55 +153,16 @@ public sealed unsafe class TunDevice : IDisposable
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EAGAIN)
                     {
+                        if (!wait)
+                        {
+                            return -1;
+                        }
                         if (!_gate.WaitReady(_fd, Native.POLLIN))
                         {
                             return 0;
                         }
                     }
                     else if (errno != Errno.EINTR)
-                    {
-                        throw new SystemCallException($"reading from TUN device {Name}", errno);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            _gate.Exit();
-        }
-    }
-
-    /// <summary>
-    /// Reads one packet if one is already queued, without waiting: returns its length, -1 when
-    /// none is ready, or 0 once disposed. Lets a reader drain a burst into one batched UDP send.
-    /// </summary>
-    public int TryRead(Span<byte> buffer)
-    {
-        if (buffer.IsEmpty)
-        {
-            throw new ArgumentException("the read buffer is empty", nameof(buffer));
-        }
-        if (!_gate.TryEnter())
-        {
-            return 0;
-        }
-        try
-        {
-            fixed (byte* p = buffer)
-            {
-                while (true)
-                {
-                    nint n = Native.Read(_fd, p, (nuint)buffer.Length);
-                    if (n >= 0)
-                    {
-                        return (int)n;
-                    }
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.EAGAIN)
-                    {
-                        return -1;
-                    }
-                    if (errno != Errno.EINTR)
                     {
                         throw new SystemCallException($"reading from TUN device {Name}", errno);
                     }
