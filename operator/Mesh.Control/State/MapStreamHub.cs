@@ -318,7 +318,9 @@ internal sealed class MapStreamHub : IDisposable
             var changed = new List<MapNode>();
             var removed = new List<long>();
             var peers = snapshot.Policy.PeersOf(self.Name);
-            if (changes is not null && ReferenceEquals(changes.From, old) && changes.Nodes.Count * 16 < peers.Count)
+            // Looking up each changed node costs a binary search in the peer list; walking both lists
+            // costs two passes over it: whichever is less.
+            if (changes is not null && ReferenceEquals(changes.From, old) && changes.Nodes.Count * 4 < peers.Count)
             {
                 DiffChanged(old, snapshot, self, peers, changes.Nodes, changed, removed);
             }
