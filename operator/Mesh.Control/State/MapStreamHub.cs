@@ -324,6 +324,10 @@ internal sealed class MapStreamHub : IDisposable
             {
                 DiffChanged(old, snapshot, self, peers, changes.Nodes, changed, removed);
             }
+            else if (old.PolicyMatchesNodes && snapshot.PolicyMatchesNodes)
+            {
+                DiffSorted(old, oldSelf, snapshot, self, peers, changed, removed);
+            }
             else
             {
                 DiffAll(old, oldSelf, snapshot, self, peers, scratch.Ids, changed, removed);
@@ -442,6 +446,65 @@ internal sealed class MapStreamHub : IDisposable
             }
 
             return false;
+        }
+
+        /// <summary>
+        /// The delta when the policy changed but each snapshot's policy was compiled against its own
+        /// nodes: both peer lists are then in ascending id order and are merged in one pass (the
+        /// join of one node with 1,000 streams open walks 10,000 peers per stream).
+        /// </summary>
+        private static void DiffSorted(NetmapSnapshot old, MeshNodeState oldSelf, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, List<MapNode> changed, List<long> removed)
+        {
+            var before = old.Policy.PeersOf(oldSelf.Name);
+            var i = 0;
+            var sent = NextVisible(old, before, oldSelf.Id, ref i);
+            foreach (var name in peers)
+            {
+                if (!snapshot.ByName.TryGetValue(name, out var peer) || peer.Id == self.Id || peer.IsExpired(snapshot.Now))
+                {
+                    continue;
+                }
+
+                while (sent is not null && sent.Id < peer.Id)
+                {
+                    removed.Add(sent.Id);
+                    sent = NextVisible(old, before, oldSelf.Id, ref i);
+                }
+
+                if (sent is not null && sent.Id == peer.Id)
+                {
+                    if (!NetmapSnapshot.SameView(old, sent, snapshot, peer))
+                    {
+                        changed.Add(snapshot.MapNodeOf(peer));
+                    }
+
+                    sent = NextVisible(old, before, oldSelf.Id, ref i);
+                }
+                else
+                {
+                    changed.Add(snapshot.MapNodeOf(peer));
+                }
+            }
+
+            while (sent is not null)
+            {
+                removed.Add(sent.Id);
+                sent = NextVisible(old, before, oldSelf.Id, ref i);
+            }
+        }
+
+        /// <summary>The next peer of <paramref name="peers"/> from <paramref name="i"/> that the node was sent from <paramref name="old"/>.</summary>
+        private static MeshNodeState? NextVisible(NetmapSnapshot old, IReadOnlyList<string> peers, long selfId, ref int i)
+        {
+            while (i < peers.Count)
+            {
+                if (old.ByName.TryGetValue(peers[i++], out var peer) && peer.Id != selfId && !peer.IsExpired(old.Now))
+                {
+                    return peer;
+                }
+            }
+
+            return null;
         }
 
         /// <summary>The delta between two arbitrary snapshots: both peer lists walked.</summary>

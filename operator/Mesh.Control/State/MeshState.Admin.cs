@@ -336,7 +336,7 @@ public sealed partial class MeshState : IMeshAdmin
     private RouteView ToView(RouteRecord r)
     {
         var name = _nodes.TryGetValue(r.NodeId, out var node) ? node.Name : r.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var primary = Snapshot.PrimaryRoutes.TryGetValue(r.NodeId, out var p) && p.Contains(r.Prefix);
+        var primary = SnapshotLocked().PrimaryRoutes.TryGetValue(r.NodeId, out var p) && p.Contains(r.Prefix);
         return new RouteView(r.Id, r.NodeId, name, r.Prefix, r.Advertised, r.Enabled, primary || (r.Enabled && MeshNodeState.IsExitRoute(r.Prefix)));
     }
 

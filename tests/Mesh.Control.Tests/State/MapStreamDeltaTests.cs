@@ -89,8 +89,13 @@ public sealed class MapStreamDeltaTests
         using var harness = new StateHarness();
         var a = await harness.RegisterAsync("a");
         var b = await harness.RegisterAsync("b");
+        for (var i = 0; i < 20; i++)
+        {
+            await harness.RegisterAsync($"other{i}"); // enough peers that a stream looks at the changed node alone
+        }
+
         await using var stream = await harness.OpenStreamAsync(a);
-        await stream.UntilAsync(s => s.Peers.ContainsKey(b.Id), "b in a's map");
+        await stream.UntilAsync(s => s.Peers.Count == 21, "a's full map");
 
         await harness.Admin.ExpireNodeAsync(b.Id, DateTimeOffset.UtcNow.AddMinutes(-1), Token);
         await stream.UntilAsync(s => !s.Peers.ContainsKey(b.Id), "expired b removed");
@@ -166,7 +171,9 @@ public sealed class MapStreamDeltaTests
                         break;
                 }
 
-                if (step % 25 == 24)
+                // Sometimes right away (one change per push: streams look at the changed nodes alone),
+                // sometimes after a burst (many changes per push: streams walk their peer lists).
+                if (step % 25 == 24 || random.Next(3) == 0)
                 {
                     await ConvergeAsync(harness, watched, streams, $"seed {seed}, step {step}");
                 }
