@@ -5,8 +5,9 @@ namespace Mesh.Control.State;
 
 /// <summary>
 /// The coordinator's in-memory view of one node: what netmaps are built from. Immutable; the state
-/// replaces the whole record on every change and bumps <see cref="Version"/>, which is how map
-/// streams notice what changed for their peers.
+/// replaces the whole instance on every change (and bumps <see cref="Version"/>) and keeps it
+/// otherwise, so the instance itself tells map streams whether a node changed
+/// (<see cref="NetmapSnapshot.SameView"/>).
 /// </summary>
 public sealed record MeshNodeState
 {

@@ -23,7 +23,7 @@ public sealed partial class MeshState : IMeshAdmin
         {
             var user = Guard(() => _store.CreateUser(name, email, displayName, _time.GetUtcNow()));
             _users[user.Id] = user;
-            PublishLocked(recompile: true);
+            ChangedLocked(topology: true);
             return Task.FromResult(ToView(user));
         }
     }
@@ -49,7 +49,7 @@ public sealed partial class MeshState : IMeshAdmin
 
             Guard(() => _store.DeleteUser(user.Id));
             _users.Remove(user.Id);
-            PublishLocked(recompile: true);
+            ChangedLocked(topology: true);
             return Task.CompletedTask;
         }
     }
@@ -98,7 +98,7 @@ public sealed partial class MeshState : IMeshAdmin
         lock (_lock)
         {
             long? userId = user is null ? null : UserByNameLocked(user).Id;
-            return Task.FromResult<IReadOnlyList<NodeView>>([.. _nodes.Values.Where(n => userId is null || n.UserId == userId).OrderBy(n => n.Id).Select(ToView)]);
+            return Task.FromResult<IReadOnlyList<NodeView>>([.. _nodes.Values.Where(n => userId is null || n.UserId == userId).Select(ToView)]);
         }
     }
 
@@ -118,7 +118,7 @@ public sealed partial class MeshState : IMeshAdmin
             var valid = ValidTagsLocked(tags);
             _store.SetNodeTags(id, valid);
             var node = RefreshLocked(id);
-            PublishLocked(recompile: true);
+            ChangedLocked(topology: true);
             return Task.FromResult(ToView(node));
         }
     }
@@ -132,7 +132,7 @@ public sealed partial class MeshState : IMeshAdmin
             var record = _store.GetNode(id)!;
             _store.UpdateNode(record with { Expiry = when, KeyExpiryDisabled = false });
             node = RefreshLocked(id);
-            PublishLocked(recompile: false);
+            ChangedLocked(topology: false);
             return Task.FromResult(ToView(node));
         }
     }
@@ -147,14 +147,14 @@ public sealed partial class MeshState : IMeshAdmin
         lock (_lock)
         {
             NodeLocked(id);
-            if (_nodes.Values.Any(n => n.Id != id && n.Name == name))
+            if (NameTakenLocked(name, id))
             {
                 throw AdminException.Conflict($"another node is already named {name}");
             }
 
             Guard(() => _store.RenameNode(id, name));
             var node = RefreshLocked(id);
-            PublishLocked(recompile: true);
+            ChangedLocked(topology: true);
             return Task.FromResult(ToView(node));
         }
     }
@@ -165,7 +165,7 @@ public sealed partial class MeshState : IMeshAdmin
         {
             RemoveNodeLocked(NodeLocked(id));
             _openStreams.Remove(id);
-            PublishLocked(recompile: true);
+            ChangedLocked(topology: true);
             return Task.CompletedTask;
         }
     }
@@ -185,7 +185,7 @@ public sealed partial class MeshState : IMeshAdmin
             var route = _store.GetRoute(id) ?? throw AdminException.NotFound($"no route with id {id} (mesh-operator routes list)");
             var updated = _store.SetRouteEnabled(id, enabled);
             RefreshLocked(route.NodeId);
-            PublishLocked(recompile: true);
+            ChangedLocked(topology: true);
             return Task.FromResult(ToView(updated));
         }
     }
@@ -220,8 +220,12 @@ public sealed partial class MeshState : IMeshAdmin
             var stored = _store.SetPolicy(policy, _time.GetUtcNow());
             _policyText = policy;
             _policyUpdatedAt = stored.UpdatedAt;
+
+            // Compiled against the current nodes just now: nothing left to recompile for them.
             _policy = compiled;
-            PublishLocked(recompile: false);
+            _policyDirty = false;
+            _policyMatchesNodes = true;
+            ChangedLocked(topology: false);
             return Task.FromResult(new PolicyView(policy, stored.UpdatedAt));
         }
     }
@@ -332,7 +336,7 @@ public sealed partial class MeshState : IMeshAdmin
     private RouteView ToView(RouteRecord r)
     {
         var name = _nodes.TryGetValue(r.NodeId, out var node) ? node.Name : r.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var primary = Snapshot.PrimaryRoutes.TryGetValue(r.NodeId, out var p) && p.Contains(r.Prefix);
+        var primary = SnapshotLocked().PrimaryRoutes.TryGetValue(r.NodeId, out var p) && p.Contains(r.Prefix);
         return new RouteView(r.Id, r.NodeId, name, r.Prefix, r.Advertised, r.Enabled, primary || (r.Enabled && MeshNodeState.IsExitRoute(r.Prefix)));
     }
 

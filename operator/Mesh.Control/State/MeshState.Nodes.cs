@@ -25,7 +25,7 @@ public sealed partial class MeshState : INodeService
     public Task<IMapStream> OpenMapStreamAsync(MachineKey machine, MapRequest request, CancellationToken cancellationToken)
     {
         var id = Report(machine, request, openingStream: true);
-        IMapStream stream = Hub.Subscribe(id, Snapshot, StreamClosed);
+        IMapStream stream = Hub.Subscribe(id, StreamClosed);
         return Task.FromResult(stream);
     }
 
@@ -60,7 +60,7 @@ public sealed partial class MeshState : INodeService
                     RefreshLocked(existing.Id);
                 }
 
-                PublishLocked(recompile: true);
+                ChangedLocked(topology: true);
                 Metrics.Registration("logout");
                 return new RegisterResponse { NodeId = existing.Id, Authorized = false, Error = "logged out" };
             }
@@ -83,7 +83,7 @@ public sealed partial class MeshState : INodeService
 
                     _store.UpdateNodeKey(existing.Id, request.NodeKey.ToString(), existing.Expiry);
                     existing = RefreshLocked(existing.Id);
-                    PublishLocked(recompile: false);
+                    ChangedLocked(topology: false);
                     Metrics.Registration("rotated");
                 }
                 else
@@ -100,7 +100,7 @@ public sealed partial class MeshState : INodeService
                 throw new NodeApiException(401, "an auth key is required to register this machine (mesh-operator preauthkeys create --user USER)");
             }
 
-            if (_nodes.Values.Any(n => n.NodeKey == request.NodeKey && n.MachineKey != machine))
+            if (_byNodeKey.TryGetValue(request.NodeKey, out var holder) && _nodes[holder].MachineKey != machine)
             {
                 Metrics.Registration("refused");
                 throw new NodeApiException(409, "this node key belongs to another machine");
@@ -128,7 +128,7 @@ public sealed partial class MeshState : INodeService
                     Hostname = request.Hostname,
                 });
                 existing = RefreshLocked(existing.Id);
-                PublishLocked(recompile: true);
+                ChangedLocked(topology: true);
                 Metrics.Registration("reauthenticated");
                 return Authorized(existing);
             }
@@ -178,9 +178,8 @@ public sealed partial class MeshState : INodeService
             }
 
             var node = FromRecord(created, [], online: false);
-            _nodes[node.Id] = node;
-            _byMachine[machine] = node.Id;
-            PublishLocked(recompile: true);
+            IndexLocked(node);
+            ChangedLocked(topology: true);
             Metrics.Registration("new");
             _logger.LogInformation("Registered node {Name} ({Id}) for {Owner} at {V4} {V6}", node.Name, node.Id, node.IsTagged ? string.Join(',', node.Tags) : node.UserName, node.IPv4, node.IPv6);
             return Authorized(node);
@@ -268,8 +267,10 @@ public sealed partial class MeshState : INodeService
             {
                 _store.SetAdvertisedRoutes(id, advertised);
                 RefreshLocked(id);
-                _policy = CompileLocked(_policyText, runTests: false);
-                foreach (var route in _policy.AutoApprovedRoutes(node.Name))
+
+                // Auto-approval needs a policy that knows the new routes: compiled now, not at the next snapshot.
+                _policyDirty = true;
+                foreach (var route in advertised.Count > 0 ? PolicyLocked().AutoApprovedRoutes(node.Name) : [])
                 {
                     var record = _store.ListRoutes(id).FirstOrDefault(r => r.Prefix == route && !r.Enabled);
                     if (record is not null)
@@ -297,7 +298,7 @@ public sealed partial class MeshState : INodeService
             if (changed)
             {
                 RefreshLocked(id);
-                PublishLocked(recompile);
+                ChangedLocked(topology: recompile);
             }
 
             return id;
@@ -357,7 +358,7 @@ public sealed partial class MeshState : INodeService
             {
                 _store.SetNodeLastSeen(id, _time.GetUtcNow());
                 RefreshLocked(id);
-                PublishLocked(recompile: false);
+                ChangedLocked(topology: false);
             }
         }
     }

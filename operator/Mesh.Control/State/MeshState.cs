@@ -14,9 +14,13 @@ namespace Mesh.Control.State;
 /// The coordinator's one owner of cross-cutting state (STYLE.md: Headscale's `state/`): node
 /// registration and updates, IP allocation, policy, routes and the netmap snapshot all go through
 /// here, never straight from a handler to the database. Writes are serialized by one lock and go to
-/// the store first (so a restart loses nothing), then to the in-memory view, then a new immutable
-/// <see cref="NetmapSnapshot"/> is published and the <see cref="MapStreamHub"/> pushes what changed
-/// to every connected node. Reads (maps) work on a snapshot without the lock.
+/// the store first (so a restart loses nothing), then to the in-memory view, which they mark dirty
+/// (and the policy, when nodes, tags, routes or users changed) before waking the
+/// <see cref="MapStreamHub"/>. The policy compile and the immutable <see cref="NetmapSnapshot"/> are
+/// made once per burst of changes, by whoever needs the current snapshot first (usually the hub,
+/// after its coalescing delay), not once per change: at 3,000 nodes a compile and a snapshot per
+/// registration made registration quadratic (tests/bench/coordinator.sh). Reads (maps) work on a
+/// snapshot without the lock.
 /// It implements the node API (<see cref="NodeApi.INodeService"/>) and the admin API (<see cref="Admin.IMeshAdmin"/>).
 /// </summary>
 public sealed partial class MeshState : IDisposable
@@ -30,8 +34,10 @@ public sealed partial class MeshState : IDisposable
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly IpAllocator _ips;
-    private readonly Dictionary<long, MeshNodeState> _nodes = [];
+    private readonly SortedList<long, MeshNodeState> _nodes = [];
     private readonly Dictionary<MachineKey, long> _byMachine = [];
+    private readonly Dictionary<NodeKey, long> _byNodeKey = [];
+    private readonly Dictionary<string, long> _byName = new(StringComparer.Ordinal);
     private readonly Dictionary<long, int> _openStreams = [];
     private readonly Dictionary<long, UserRecord> _users = [];
     private readonly DnsConfig _dns;
@@ -39,8 +45,12 @@ public sealed partial class MeshState : IDisposable
     private string _policyText = DefaultPolicy;
     private DateTimeOffset? _policyUpdatedAt;
     private ICompiledPolicy _policy;
+    private bool _policyDirty;
+    private bool _policyMatchesNodes = true;
     private long _generation;
     private NetmapSnapshot _snapshot;
+    private volatile bool _snapshotDirty;
+    private DateTimeOffset _expiryCheckedAt;
 
     public MeshState(MeshStore store, CoordinatorConfig config, TimeProvider? time = null, ILogger? logger = null, MeshMetrics? metrics = null)
     {
@@ -63,8 +73,7 @@ public sealed partial class MeshState : IDisposable
         foreach (var record in store.ListNodes())
         {
             var node = FromRecord(record, routes[record.Id], online: false);
-            _nodes[node.Id] = node;
-            _byMachine[node.MachineKey] = node.Id;
+            IndexLocked(node);
             if (node.IPv4 is not null)
             {
                 _ips.MarkInUse(node.IPv4);
@@ -78,11 +87,20 @@ public sealed partial class MeshState : IDisposable
 
         LoadPolicy();
         _policy = CompileLocked(_policyText, runTests: false);
-        _snapshot = new NetmapSnapshot([.. _nodes.Values.OrderBy(n => n.Id)], _policy, _dns, _relayMap, config.Dns.BaseDomain, _time.GetUtcNow(), previous: null);
+        _expiryCheckedAt = _time.GetUtcNow();
+        _snapshot = new NetmapSnapshot([.. _nodes.Values], _policy, _dns, _relayMap, config.Dns.BaseDomain, _expiryCheckedAt, previous: null);
         Metrics.ObserveNodes(() =>
         {
-            var snapshot = Volatile.Read(ref _snapshot);
-            return (snapshot.Nodes.Count, snapshot.Nodes.Count(n => n.Online));
+            lock (_lock)
+            {
+                var online = 0;
+                foreach (var node in _nodes.Values)
+                {
+                    online += node.Online ? 1 : 0;
+                }
+
+                return (_nodes.Count, online);
+            }
         });
     }
 
@@ -94,23 +112,31 @@ public sealed partial class MeshState : IDisposable
     /// <summary>Whether a node key may use the embedded relay: it belongs to a registered node whose key has not expired.</summary>
     public bool IsRelayAuthorized(NodeKey key)
     {
-        var snapshot = Snapshot;
         var now = _time.GetUtcNow();
-        foreach (var node in snapshot.Nodes)
+        lock (_lock)
         {
-            if (node.NodeKey == key)
-            {
-                return !node.IsExpired(now);
-            }
+            return _byNodeKey.TryGetValue(key, out var id) && !_nodes[id].IsExpired(now);
         }
-
-        return false;
     }
 
     internal MapStreamHub Hub { get; }
 
-    /// <summary>The netmap snapshot in force.</summary>
-    public NetmapSnapshot Snapshot => Volatile.Read(ref _snapshot);
+    /// <summary>The netmap snapshot in force: built here (once, under the lock) when changes are pending.</summary>
+    public NetmapSnapshot Snapshot
+    {
+        get
+        {
+            if (!_snapshotDirty)
+            {
+                return Volatile.Read(ref _snapshot);
+            }
+
+            lock (_lock)
+            {
+                return SnapshotLocked();
+            }
+        }
+    }
 
     public TimeProvider Time => _time;
 
@@ -118,23 +144,27 @@ public sealed partial class MeshState : IDisposable
     public MapResponse FullMap(long nodeId)
     {
         var snapshot = Snapshot;
-        var self = snapshot.Nodes.FirstOrDefault(n => n.Id == nodeId)
-            ?? throw new NodeApi.NodeApiException(404, $"node {nodeId} is not registered");
+        if (!snapshot.ById.TryGetValue(nodeId, out var self))
+        {
+            throw new NodeApi.NodeApiException(404, $"node {nodeId} is not registered");
+        }
+
         return new NetmapBuilder(snapshot, self).WithSelf().WithPeers().WithFilter().WithDns().WithRelayMap().Build();
     }
 
     /// <summary>
     /// Periodic housekeeping (the host calls it every few seconds): publishes when a node key
-    /// expired since the last snapshot, and removes ephemeral nodes offline for longer than
-    /// ephemeral_node_inactivity_timeout.
+    /// expired since the last tick (snapshots are made lazily, so their time is no reference), and
+    /// removes ephemeral nodes offline for longer than ephemeral_node_inactivity_timeout.
     /// </summary>
     public void Tick()
     {
         var now = _time.GetUtcNow();
         lock (_lock)
         {
-            var snapshot = _snapshot;
-            var newlyExpired = _nodes.Values.Where(n => n.IsExpired(now) && !n.IsExpired(snapshot.Now)).ToList();
+            var checkedAt = _expiryCheckedAt;
+            _expiryCheckedAt = now;
+            var newlyExpired = _nodes.Values.Where(n => n.IsExpired(now) && !n.IsExpired(checkedAt)).ToList();
             var expiredSince = newlyExpired.Count > 0;
             foreach (var node in newlyExpired)
             {
@@ -152,7 +182,7 @@ public sealed partial class MeshState : IDisposable
 
             if (expiredSince || stale.Count > 0)
             {
-                PublishLocked(recompile: stale.Count > 0);
+                ChangedLocked(topology: stale.Count > 0);
             }
         }
     }
@@ -204,33 +234,61 @@ public sealed partial class MeshState : IDisposable
 
     private PolicyTopology TopologyLocked() => new(
         [.. _users.Values.Select(u => new PolicyUser(u.Id, u.Name, u.Email))],
-        [.. _nodes.Values.OrderBy(n => n.Id).Select(ToPolicyNode)]);
+        [.. _nodes.Values.Select(ToPolicyNode)]);
 
     private static PolicyNode ToPolicyNode(MeshNodeState n) =>
         new(n.Name, n.UserName, n.Tags, n.IPv4?.ToString(), n.IPv6?.ToString(), n.AdvertisedRoutes, n.ApprovedRoutes);
 
     /// <summary>
-    /// Makes the current in-memory view the published snapshot and wakes the map pusher. With
-    /// <paramref name="recompile"/>, the policy is compiled again first (nodes, tags, addresses or
-    /// routes changed). If the policy no longer compiles the last good compiled policy stays.
+    /// Records that the in-memory view changed and wakes the map pusher; with
+    /// <paramref name="topology"/> (nodes, names, tags, addresses, routes or users changed) the
+    /// policy must be compiled again too. Nothing is built here: see <see cref="SnapshotLocked"/>.
     /// </summary>
-    private void PublishLocked(bool recompile)
+    private void ChangedLocked(bool topology)
     {
-        if (recompile)
+        _policyDirty |= topology;
+        _snapshotDirty = true;
+        Hub.Signal();
+    }
+
+    /// <summary>
+    /// The policy compiled against the current nodes, compiled now when they changed since. If it
+    /// no longer compiles, the last good one stays in force (and snapshots say so).
+    /// </summary>
+    private ICompiledPolicy PolicyLocked()
+    {
+        if (_policyDirty)
         {
+            _policyDirty = false;
             try
             {
                 _policy = CompileLocked(_policyText, runTests: false);
+                _policyMatchesNodes = true;
             }
             catch (PolicyException e)
             {
+                _policyMatchesNodes = false;
                 _logger.LogError("The policy no longer compiles against the nodes ({Error}); the last good one stays in force", e.Message);
             }
         }
 
+        return _policy;
+    }
+
+    /// <summary>The current snapshot, made from the in-memory view when it changed since the last one.</summary>
+    private NetmapSnapshot SnapshotLocked()
+    {
+        if (!_snapshotDirty)
+        {
+            return _snapshot;
+        }
+
+        var policy = PolicyLocked();
         var previous = _snapshot;
-        Volatile.Write(ref _snapshot, new NetmapSnapshot([.. _nodes.Values.OrderBy(n => n.Id)], _policy, _dns, _relayMap, _config.Dns.BaseDomain, _time.GetUtcNow(), previous));
-        Hub.Signal();
+        var snapshot = new NetmapSnapshot([.. _nodes.Values], policy, _dns, _relayMap, _config.Dns.BaseDomain, _time.GetUtcNow(), previous, _policyMatchesNodes);
+        Volatile.Write(ref _snapshot, snapshot);
+        _snapshotDirty = false;
+        return snapshot;
     }
 
     private MeshNodeState FromRecord(NodeRecord record, IEnumerable<RouteRecord> routes, bool online)
@@ -287,16 +345,48 @@ public sealed partial class MeshState : IDisposable
         var record = _store.GetNode(id) ?? throw new NodeApi.NodeApiException(404, $"node {id} is not registered");
         var online = _openStreams.TryGetValue(id, out var count) && count > 0;
         var node = FromRecord(record, _store.ListRoutes(id), online);
-        _nodes[id] = node;
-        _byMachine[node.MachineKey] = id;
+        IndexLocked(node);
         return node;
+    }
+
+    /// <summary>Puts a node (new, or a new instance of one) into the in-memory view and its indexes.</summary>
+    private void IndexLocked(MeshNodeState node)
+    {
+        if (_nodes.TryGetValue(node.Id, out var before))
+        {
+            UnindexLocked(before);
+        }
+
+        _nodes[node.Id] = node;
+        _byMachine[node.MachineKey] = node.Id;
+        _byNodeKey[node.NodeKey] = node.Id;
+        _byName[node.Name] = node.Id;
+    }
+
+    /// <summary>Drops a node's index entries (only those that still point at it).</summary>
+    private void UnindexLocked(MeshNodeState node)
+    {
+        _nodes.Remove(node.Id);
+        if (_byMachine.TryGetValue(node.MachineKey, out var m) && m == node.Id)
+        {
+            _byMachine.Remove(node.MachineKey);
+        }
+
+        if (_byNodeKey.TryGetValue(node.NodeKey, out var k) && k == node.Id)
+        {
+            _byNodeKey.Remove(node.NodeKey);
+        }
+
+        if (_byName.TryGetValue(node.Name, out var n) && n == node.Id)
+        {
+            _byName.Remove(node.Name);
+        }
     }
 
     private void RemoveNodeLocked(MeshNodeState node)
     {
         _store.DeleteNode(node.Id);
-        _nodes.Remove(node.Id);
-        _byMachine.Remove(node.MachineKey);
+        UnindexLocked(_nodes.TryGetValue(node.Id, out var current) ? current : node);
         if (node.IPv4 is not null)
         {
             _ips.Release(node.IPv4);
@@ -325,8 +415,7 @@ public sealed partial class MeshState : IDisposable
             label = label[..63].TrimEnd('-');
         }
 
-        var taken = _nodes.Values.Where(n => n.Id != exceptId).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
-        if (!taken.Contains(label))
+        if (!NameTakenLocked(label, exceptId))
         {
             return label;
         }
@@ -334,12 +423,14 @@ public sealed partial class MeshState : IDisposable
         for (var i = 1; ; i++)
         {
             var candidate = $"{label}-{i}";
-            if (!taken.Contains(candidate))
+            if (!NameTakenLocked(candidate, exceptId))
             {
                 return candidate;
             }
         }
     }
+
+    private bool NameTakenLocked(string name, long? exceptId) => _byName.TryGetValue(name, out var id) && id != exceptId;
 
     public void Dispose()
     {

@@ -8,7 +8,7 @@ namespace Mesh.Control.State;
 /// <summary>
 /// Everything a netmap is built from at one instant: the nodes, the compiled policy, which node
 /// serves each approved subnet route, and the mesh-wide DNS and relay settings. Immutable; the state
-/// makes a new one per change and every map built from it is consistent.
+/// makes a new one per burst of changes (not per change) and every map built from it is consistent.
 /// </summary>
 public sealed class NetmapSnapshot
 {
@@ -16,17 +16,32 @@ public sealed class NetmapSnapshot
     private readonly Lock _mapNodesLock = new();
     private NetmapSnapshot? _previous;
 
-    public NetmapSnapshot(IReadOnlyList<MeshNodeState> nodes, ICompiledPolicy policy, DnsConfig dns, RelayMap relayMap, string domain, DateTimeOffset now, NetmapSnapshot? previous = null)
+    /// <param name="nodes">Every node, in ascending id order (the policy's topology order).</param>
+    /// <param name="policyMatchesNodes">
+    /// False when the policy could not be compiled against these nodes and an older compile stays in
+    /// force: then it may name nodes that are gone or miss new ones.
+    /// </param>
+    public NetmapSnapshot(IReadOnlyList<MeshNodeState> nodes, ICompiledPolicy policy, DnsConfig dns, RelayMap relayMap, string domain, DateTimeOffset now, NetmapSnapshot? previous = null, bool policyMatchesNodes = true)
     {
+        ArgumentNullException.ThrowIfNull(nodes);
         Nodes = nodes;
         Policy = policy;
         Dns = dns;
         RelayMap = relayMap;
         Domain = domain;
         Now = now;
-        ByName = nodes.ToDictionary(n => n.Name, StringComparer.Ordinal);
+        PolicyMatchesNodes = policyMatchesNodes;
+        var byName = new Dictionary<string, MeshNodeState>(nodes.Count, StringComparer.Ordinal);
+        var byId = new Dictionary<long, MeshNodeState>(nodes.Count);
+        foreach (var node in nodes)
+        {
+            byName.Add(node.Name, node);
+            byId.Add(node.Id, node);
+        }
+
+        ByName = byName;
+        ById = byId;
         PrimaryRoutes = ElectPrimaries(nodes);
-        ById = nodes.ToDictionary(n => n.Id);
         _previous = previous;
 
         // Only one step back is ever needed; cutting the older link keeps the chain from growing.
@@ -43,11 +58,13 @@ public sealed class NetmapSnapshot
 
     /// <summary>
     /// The peer view of a node in this snapshot, made once and shared by every map built from it.
-    /// When the node, its primary routes and its expiry are unchanged since the previous snapshot,
-    /// the previous instance is reused: map streams detect changed peers by reference.
+    /// When the node looks the same as in the previous snapshot (<see cref="SameView"/>) and that one
+    /// already made its view, the instance is reused. Map streams do not depend on this: they compare
+    /// peers with <see cref="SameView"/>.
     /// </summary>
     public MapNode MapNodeOf(MeshNodeState node)
     {
+        ArgumentNullException.ThrowIfNull(node);
         lock (_mapNodesLock)
         {
             if (_mapNodes.TryGetValue(node.Id, out var cached))
@@ -55,17 +72,17 @@ public sealed class NetmapSnapshot
                 return cached;
             }
 
-            var primaries = PrimaryRoutes.TryGetValue(node.Id, out var p) ? p : [];
-            var previous = _previous;
             MapNode? reused = null;
-            if (previous is not null && previous.ById.TryGetValue(node.Id, out var before) && ReferenceEquals(before, node)
-                && node.IsExpired(previous.Now) == node.IsExpired(Now)
-                && (previous.PrimaryRoutes.TryGetValue(node.Id, out var beforePrimaries) ? beforePrimaries : []).SequenceEqual(primaries))
+            var previous = _previous;
+            if (previous is not null && previous.ById.TryGetValue(node.Id, out var before) && SameView(previous, before, this, node))
             {
-                reused = previous.MapNodeOf(node);
+                lock (previous._mapNodesLock)
+                {
+                    previous._mapNodes.TryGetValue(node.Id, out reused);
+                }
             }
 
-            var made = reused ?? NetmapBuilder.ToMapNode(node, primaries, Domain, Now);
+            var made = reused ?? NetmapBuilder.ToMapNode(node, PrimariesOf(node.Id), Domain, Now);
             _mapNodes[node.Id] = made;
             return made;
         }
@@ -79,8 +96,34 @@ public sealed class NetmapSnapshot
     public string Domain { get; }
     public DateTimeOffset Now { get; }
 
+    /// <summary>Whether <see cref="Policy"/> was compiled against exactly <see cref="Nodes"/>' topology.</summary>
+    public bool PolicyMatchesNodes { get; }
+
     /// <summary>Node id → the approved subnet routes it is primary for.</summary>
     public IReadOnlyDictionary<long, IReadOnlyList<string>> PrimaryRoutes { get; }
+
+    /// <summary>The approved subnet routes the node is primary for (empty when none).</summary>
+    public IReadOnlyList<string> PrimariesOf(long id) => PrimaryRoutes.TryGetValue(id, out var p) ? p : [];
+
+    /// <summary>
+    /// Whether node <paramref name="a"/> in snapshot <paramref name="sa"/> and node <paramref name="b"/>
+    /// in <paramref name="sb"/> give the same peer view: a <see cref="MapNode"/> is made of the node's
+    /// state (a new instance on every change to the node, <see cref="MeshNodeState"/>), its primary
+    /// routes and whether it has expired; nothing else.
+    /// </summary>
+    public static bool SameView(NetmapSnapshot sa, MeshNodeState a, NetmapSnapshot sb, MeshNodeState b)
+    {
+        ArgumentNullException.ThrowIfNull(sa);
+        ArgumentNullException.ThrowIfNull(sb);
+        if (!ReferenceEquals(a, b) || a.IsExpired(sa.Now) != b.IsExpired(sb.Now))
+        {
+            return false;
+        }
+
+        var pa = sa.PrimariesOf(a.Id);
+        var pb = sb.PrimariesOf(b.Id);
+        return ReferenceEquals(pa, pb) || pa.SequenceEqual(pb, StringComparer.Ordinal);
+    }
 
     /// <summary>
     /// One node serves each approved subnet route (WireGuard cannot route one prefix to two peers):
@@ -89,16 +132,31 @@ public sealed class NetmapSnapshot
     /// </summary>
     private static Dictionary<long, IReadOnlyList<string>> ElectPrimaries(IReadOnlyList<MeshNodeState> nodes)
     {
-        var byPrefix = new Dictionary<string, MeshNodeState>(StringComparer.Ordinal);
-        foreach (var node in nodes.OrderBy(n => n.Online ? 0 : 1).ThenBy(n => n.Id))
+        // Two passes over the id-ordered nodes (online ones first) instead of a sort: most nodes route nothing.
+        Dictionary<string, MeshNodeState>? byPrefix = null;
+        for (var pass = 0; pass < 2; pass++)
         {
-            foreach (var route in node.ApprovedRoutes)
+            foreach (var node in nodes)
             {
-                if (!MeshNodeState.IsExitRoute(route) && node.AdvertisedRoutes.Contains(route))
+                if (node.ApprovedRoutes.Count == 0 || node.Online != (pass == 0))
                 {
-                    byPrefix.TryAdd(route, node);
+                    continue;
+                }
+
+                foreach (var route in node.ApprovedRoutes)
+                {
+                    if (!MeshNodeState.IsExitRoute(route) && node.AdvertisedRoutes.Contains(route))
+                    {
+                        byPrefix ??= new Dictionary<string, MeshNodeState>(StringComparer.Ordinal);
+                        byPrefix.TryAdd(route, node);
+                    }
                 }
             }
+        }
+
+        if (byPrefix is null)
+        {
+            return [];
         }
 
         return byPrefix.GroupBy(p => p.Value.Id).ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(p => p.Key).Order(StringComparer.Ordinal).ToList());

@@ -1,0 +1,160 @@
+using System.Text.Json;
+using Mesh.Control.Admin;
+using Mesh.Control.Configuration;
+using Mesh.Control.NodeApi;
+using Mesh.Control.State;
+using Mesh.Control.Store;
+using Mesh.Control.Tests.Store;
+using Mesh.Protocol;
+using Mesh.Protocol.Control;
+using Mesh.WireGuard;
+
+namespace Mesh.Control.Tests.State;
+
+/// <summary>A <see cref="MeshState"/> on a temporary database, driven in-process through its node and admin APIs.</summary>
+internal sealed class StateHarness : IDisposable
+{
+    private readonly TempDatabase _database = new();
+    private readonly MeshStore _store;
+    private readonly Dictionary<string, string> _keys = [];
+    private int _nextKey;
+
+    public StateHarness()
+    {
+        _store = _database.Open();
+        var config = new CoordinatorConfig();
+        config.Derp.Server.Enabled = false;
+        State = new MeshState(_store, config);
+    }
+
+    public MeshState State { get; }
+    public IMeshAdmin Admin => State;
+    public INodeService Nodes => State;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    public async Task<SimNode> RegisterAsync(string hostname, string user = "alice")
+    {
+        if (!_keys.TryGetValue(user, out var key))
+        {
+            await Admin.CreateUserAsync(user, $"{user}@example.com", null, Token);
+            key = (await Admin.CreatePreAuthKeyAsync(new PreAuthKeyRequest(user, true, false, TimeSpan.FromHours(1), []), Token)).Key;
+            _keys[user] = key;
+        }
+
+        var node = new SimNode(hostname, new MachineKey(NextKey()), new NodeKey(NextKey()));
+        var response = await Nodes.RegisterAsync(node.Machine, new RegisterRequest { NodeKey = node.NodeKey, AuthKey = key, Hostname = hostname }, Token);
+        Assert.True(response.Authorized);
+        node.Id = response.NodeId;
+        return node;
+    }
+
+    /// <summary>Reports new endpoints for a node, as a read-only map request does.</summary>
+    public Task ReportAsync(SimNode node, params string[] endpoints) =>
+        Nodes.MapAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Endpoints = endpoints, ReadOnly = true }, Token);
+
+    public async Task<MapStreamReader> OpenStreamAsync(SimNode node) =>
+        new(await Nodes.OpenMapStreamAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Stream = true }, Token));
+
+    private NoisePublicKey NextKey()
+    {
+        var bytes = new byte[NoisePublicKey.Size];
+        BitConverter.TryWriteBytes(bytes, ++_nextKey);
+        bytes[31] = 0x5a;
+        return new NoisePublicKey(bytes);
+    }
+
+    public void Dispose()
+    {
+        State.Dispose();
+        _store.Dispose();
+        _database.Dispose();
+    }
+}
+
+internal sealed record SimNode(string Hostname, MachineKey Machine, NodeKey NodeKey)
+{
+    public long Id { get; set; }
+}
+
+/// <summary>Applies a map stream's messages as a node would, and counts what they carried.</summary>
+internal sealed class MapStreamReader : IAsyncDisposable
+{
+    private readonly IMapStream _stream;
+
+    public MapStreamReader(IMapStream stream) => _stream = stream;
+
+    public Dictionary<long, MapNode> Peers { get; } = [];
+    public MapNode? Self { get; private set; }
+    public int Messages { get; private set; }
+    public int FullMaps { get; private set; }
+    public int PeersChangedEntries { get; private set; }
+    public int PeersRemovedEntries { get; private set; }
+    public bool Ended { get; private set; }
+
+    /// <summary>Reads and applies messages until <paramref name="condition"/> holds; fails after the deadline.</summary>
+    public async Task UntilAsync(Func<MapStreamReader, bool> condition, string what, TimeSpan? timeout = null)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        deadline.CancelAfter(timeout ?? TimeSpan.FromSeconds(20));
+        while (!condition(this))
+        {
+            try
+            {
+                if (!await _stream.Updates.WaitToReadAsync(deadline.Token))
+                {
+                    Ended = true;
+                    throw new InvalidOperationException($"the stream ended while waiting for: {what}");
+                }
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                throw new TimeoutException($"timed out waiting for: {what}; {Messages} message(s), {Peers.Count} peer(s)");
+            }
+
+            while (_stream.Updates.TryRead(out var map))
+            {
+                Apply(map);
+            }
+        }
+    }
+
+    private void Apply(MapResponse map)
+    {
+        Messages++;
+        if (map.Peers is not null)
+        {
+            FullMaps++;
+            Peers.Clear();
+            foreach (var p in map.Peers)
+            {
+                Peers[p.Id] = p;
+            }
+        }
+
+        foreach (var p in map.PeersChanged ?? [])
+        {
+            PeersChangedEntries++;
+            Peers[p.Id] = p;
+        }
+
+        foreach (var id in map.PeersRemoved ?? [])
+        {
+            PeersRemovedEntries++;
+            Peers.Remove(id);
+        }
+
+        Self = map.Self ?? Self;
+    }
+
+    /// <summary>Whether what this stream applied equals <paramref name="full"/> (peers compared as JSON, in any order).</summary>
+    public bool Matches(MapResponse full) =>
+        Json(Self) == Json(full.Self)
+        && Peers.Count == full.Peers!.Count
+        && full.Peers.All(p => Peers.TryGetValue(p.Id, out var mine) && Json(mine) == Json(p));
+
+    private static string Json(MapNode? node) =>
+        JsonSerializer.Serialize(new MapResponse { Self = node }, ControlJsonContext.Default.MapResponse);
+
+    public ValueTask DisposeAsync() => _stream.DisposeAsync();
+}
