@@ -438,10 +438,10 @@ internal sealed class MeshAgent : IAsyncDisposable
             using var netlink = new RtNetlink();
             SyncAddresses(netlink);
             var request = PeersRequest(out var routes);
+            _exitRouting.Apply(netlink, _device.InterfaceIndex, _view); // before the device: a new peer's endpoint must never route into the tunnel
             _device.Apply(request);
             SyncRoutes(netlink, routes);
             _forwarding.Update(_view.Self.PrimaryRoutes, _view.Self.ExitNode);
-            _exitRouting.Apply(netlink, _device.InterfaceIndex, _view);
             UpdateDns();
             UpdatePathsLocked();
         }
