@@ -17,7 +17,7 @@ namespace Mesh.Net.Linux;
 /// constructed it. Every failure throws <see cref="NetlinkException"/> whose message names the
 /// operation and its arguments. A control-path type: it allocates freely.
 /// </remarks>
-public sealed unsafe class RtNetlink : IDisposable
+public sealed unsafe partial class RtNetlink : IDisposable
 {
     private const int ReceiveBufferLength = 64 * 1024;
     private const int RequestBufferLength = 512;

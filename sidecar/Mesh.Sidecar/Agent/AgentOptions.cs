@@ -9,6 +9,9 @@ internal sealed class AgentOptions
     public IReadOnlyList<string> AdvertiseRoutes { get; init; } = [];
     public bool AdvertiseExitNode { get; init; }
     public bool AcceptRoutes { get; init; }
+
+    /// <summary>A peer (name, FQDN or mesh IP) to send all non-mesh traffic through; it must be an approved exit node.</summary>
+    public string? ExitNode { get; init; }
     public string Tun { get; init; } = "mesh0";
     public string StateDirectory { get; init; } = "/var/lib/mesh";
     public int Port { get; init; } = 41641;

@@ -33,6 +33,8 @@ internal sealed class MeshAgent : IAsyncDisposable
     private readonly HashSet<string> _routes = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _down = new();
     private readonly AgentFilter _filter = AgentFilter.Closed();
+    private readonly Forwarding _forwarding;
+    private readonly ExitNodeRouting _exitRouting;
     private AgentState _state = null!;
     private WireGuardDevice? _device;
     private ControlClient? _control;
@@ -68,6 +70,8 @@ internal sealed class MeshAgent : IAsyncDisposable
         _options = options;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("agent");
+        _forwarding = new Forwarding(options.Tun, loggerFactory.CreateLogger("routing"));
+        _exitRouting = new ExitNodeRouting(options.ExitNode, options.LoginServer, loggerFactory.CreateLogger("routing"));
     }
 
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -430,11 +434,14 @@ internal sealed class MeshAgent : IAsyncDisposable
             }
 
             _filter.Update(_view.PacketFilter, _view.Self);
+            _exitRouting.Select(_view);
             using var netlink = new RtNetlink();
             SyncAddresses(netlink);
             var request = PeersRequest(out var routes);
+            _exitRouting.Apply(netlink, _device.InterfaceIndex, _view); // before the device: a new peer's endpoint must never route into the tunnel
             _device.Apply(request);
             SyncRoutes(netlink, routes);
+            _forwarding.Update(_view.Self.PrimaryRoutes, _view.Self.ExitNode);
             UpdateDns();
             UpdatePathsLocked();
         }
@@ -485,6 +492,10 @@ internal sealed class MeshAgent : IAsyncDisposable
                 {
                     allowed.Add(network);
                     routes.Add(network.ToString());
+                }
+                else if (network.PrefixLength == 0 && _exitRouting.IsExitPeer(peer))
+                {
+                    allowed.Add(network); // routed by ExitNodeRouting, not by a route per prefix
                 }
             }
 
@@ -781,6 +792,12 @@ internal sealed class MeshAgent : IAsyncDisposable
             {
                 TryNetlink(() => netlink.DeleteAddress(index, address, length));
             }
+        }
+
+        lock (_lock)
+        {
+            _exitRouting.Dispose();
+            _forwarding.Dispose();
         }
 
         _device?.Dispose();

@@ -73,6 +73,7 @@ internal static class AgentCommands
         var hostname = new Option<string?>("--hostname") { Description = "the node's name in the mesh (MESH_HOSTNAME; default: the host name)", DefaultValueFactory = _ => Env("MESH_HOSTNAME") };
         var routes = new Option<string?>("--advertise-routes") { Description = "subnet routes to offer, comma-separated CIDRs (MESH_ADVERTISE_ROUTES)", DefaultValueFactory = _ => Env("MESH_ADVERTISE_ROUTES") };
         var exitNode = new Option<bool>("--advertise-exit-node") { Description = "offer to be an exit node (MESH_ADVERTISE_EXIT_NODE)", DefaultValueFactory = _ => Flag("MESH_ADVERTISE_EXIT_NODE") };
+        var useExitNode = new Option<string?>("--exit-node") { Description = "send all non-mesh traffic through this peer (name, FQDN or mesh IP), an approved exit node (MESH_EXIT_NODE)", DefaultValueFactory = _ => Env("MESH_EXIT_NODE") };
         var acceptRoutes = new Option<bool>("--accept-routes") { Description = "route to other nodes' approved subnet routes (MESH_ACCEPT_ROUTES)", DefaultValueFactory = _ => Flag("MESH_ACCEPT_ROUTES") };
         var tun = new Option<string>("--tun") { Description = "TUN interface name (MESH_TUN)", DefaultValueFactory = _ => Env("MESH_TUN") ?? "mesh0" };
         var state = new Option<string>("--state") { Description = "state directory: keys survive restarts (MESH_STATE)", DefaultValueFactory = _ => Env("MESH_STATE") ?? "/var/lib/mesh" };
@@ -84,7 +85,7 @@ internal static class AgentCommands
         var verbose = new Option<bool>("--verbose", "-v") { Description = "log debug messages" };
         var command = new Command("up", "run the node agent in the foreground: join the mesh and keep the tunnels up")
         {
-            loginServer, authKey, hostname, routes, exitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, metricsPort, verbose,
+            loginServer, authKey, hostname, routes, exitNode, useExitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, metricsPort, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -107,6 +108,13 @@ internal static class AgentCommands
                 advertised.Add(route);
             }
 
+            var exitVia = parse.GetValue(useExitNode) is { Length: > 0 } via ? via.Trim() : null;
+            if (exitVia is not null && parse.GetValue(exitNode))
+            {
+                Console.Error.WriteLine("mesh-sidecar up: --exit-node and --advertise-exit-node exclude each other: a node either offers an exit or uses one");
+                return 2;
+            }
+
             var options = new AgentOptions
             {
                 LoginServer = url,
@@ -115,6 +123,7 @@ internal static class AgentCommands
                 AdvertiseRoutes = advertised,
                 AdvertiseExitNode = parse.GetValue(exitNode),
                 AcceptRoutes = parse.GetValue(acceptRoutes),
+                ExitNode = exitVia,
                 Tun = parse.GetValue(tun)!,
                 StateDirectory = parse.GetValue(state)!,
                 Port = parse.GetValue(port),
