@@ -61,6 +61,9 @@ internal sealed class MeshAgent : IAsyncDisposable
         public DateTime FirstSeen { get; } = DateTime.UtcNow;
         public DateTime LastProbe { get; set; }
         public IPEndPoint? Candidate { get; set; }
+
+        /// <summary>Every endpoint the peer reported: local addresses and its STUN-discovered public one.</summary>
+        public IReadOnlyList<IPEndPoint> Candidates { get; set; } = [];
     }
     private ResolvConfTakeover? _resolvConf;
     private readonly List<(int Index, IPAddress Address, int Length)> _loopbackAddresses = [];
@@ -232,6 +235,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             }
 
             path.Candidate = ChooseEndpoint(peer.Endpoints);
+            path.Candidates = [.. peer.Endpoints.Select(e => IPEndPoint.TryParse(e, out var ep) ? ep : null).OfType<IPEndPoint>()];
         }
 
         foreach (var key in _paths.Keys.Where(k => !seen.Contains(k)).ToList())
@@ -293,10 +297,15 @@ internal sealed class MeshAgent : IAsyncDisposable
                     path.LastProbe = now;
                 }
             }
-            else if (path.Candidate is { } candidate && now - path.LastProbe > DirectProbeInterval)
+            else if (path.Candidates.Count > 0 && now - path.LastProbe > DirectProbeInterval)
             {
+                // Probe every candidate: whichever gets through roams the peer to itself. Behind a
+                // NAT that maps by source only, the public candidate works where the local one cannot.
                 path.LastProbe = now;
-                _device.ProbeDirect(key, candidate);
+                foreach (var candidate in path.Candidates)
+                {
+                    _device.ProbeDirect(key, candidate);
+                }
             }
         }
     }
