@@ -204,10 +204,18 @@ public sealed class BatchUdpSocketTests
             total += Round();
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int round = 0; round < 10; round++)
+        // A per-call allocation shows in every block; a one-off by the runtime (a stub installed the
+        // first time a path is taken) shows in one block only. Steady state = some block allocates 0.
+        var blocks = new List<long>();
+        for (int block = 0; block < 5 && (blocks.Count == 0 || blocks[^1] != 0); block++)
         {
-            total += Round();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int round = 0; round < 10; round++)
+            {
+                total += Round();
+            }
+
+            blocks.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
         int Round()
@@ -228,9 +236,7 @@ public sealed class BatchUdpSocketTests
             return sum;
         }
 
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.Equal(0, allocated);
+        Assert.True(blocks[^1] == 0, $"bytes allocated per block of 10 rounds: {string.Join(", ", blocks)}");
         Assert.True(total > 0);
     }
 

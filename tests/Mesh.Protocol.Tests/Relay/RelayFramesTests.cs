@@ -100,9 +100,10 @@ public class RelayFramesTests
     [Fact]
     public void Packet_RandomKeysAndPayloads_RoundTrip()
     {
-        var buffer = new byte[RelayFrames.MaxFrameSize];
+        // Sample runs on several threads at once: each sample gets its own buffer.
         Gen.Select(Gen.Byte.Array[32], Gen.Byte.Array[0, 2000]).Sample((key, packet) =>
         {
+            var buffer = new byte[RelayFrames.MaxFrameSize];
             var peer = new NodeKey(new NoisePublicKey(key));
             var length = RelayFrames.WritePacket(buffer, RelayFrameType.SendPacket, peer, packet);
             Assert.True(RelayFrames.TryReadFrame(buffer.AsSpan(0, length), out var type, out var payload));
