@@ -47,7 +47,7 @@ internal sealed class MeshAgent : IAsyncDisposable
     private IPEndPoint? _publicEndpoint;
     private readonly Dictionary<Mesh.WireGuard.NoisePublicKey, PeerPath> _paths = [];
 
-    /// <summary>No handshake this long after a peer appeared: its direct path does not work; try the relay.</summary>
+    /// <summary>No confirmed session this long: the direct path does not work (both ways); try the relay.</summary>
     private static readonly TimeSpan FirstContactTimeout = TimeSpan.FromSeconds(4);
 
     /// <summary>Nothing heard this long (peers send a keepalive every 25 s): the direct path broke.</summary>
@@ -59,6 +59,9 @@ internal sealed class MeshAgent : IAsyncDisposable
     private sealed class PeerPath
     {
         public DateTime FirstSeen { get; } = DateTime.UtcNow;
+
+        /// <summary>Since when the peer has had no confirmed session; null while it has one.</summary>
+        public DateTime? NoSessionSince { get; set; } = DateTime.UtcNow;
         public DateTime LastProbe { get; set; }
         public IPEndPoint? Candidate { get; set; }
 
@@ -286,9 +289,22 @@ internal sealed class MeshAgent : IAsyncDisposable
 
             var relayed = _device.PathOf(key) == "relay";
             var lastReceived = peer.LastReceived;
+
+            // Health is a confirmed session, not inbound packets: on a one-way path this node still
+            // hears the peer's initiations while its own answers are lost.
+            if (peer.CurrentKeypair is not null)
+            {
+                path.NoSessionSince = null;
+            }
+            else
+            {
+                path.NoSessionSince ??= now;
+            }
+
             if (!relayed)
             {
-                var silent = lastReceived is null ? now - path.FirstSeen > FirstContactTimeout : engineNow - lastReceived.Value > SilenceTimeout;
+                var silent = (path.NoSessionSince is { } since && now - since > FirstContactTimeout)
+                    || (lastReceived is { } last && engineNow - last > SilenceTimeout);
                 if (silent)
                 {
                     _logger.LogInformation("No answer from {Peer} on its direct path; using the relay", key);
