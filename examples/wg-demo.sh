@@ -11,28 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" != 0 ]; then
-    echo "demo: must run as root (it creates network namespaces and TUN devices); try: sudo $0" >&2
-    exit 1
-fi
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-command -v wg >/dev/null || missing+=(wireguard-tools)
-command -v ping >/dev/null || missing+=(iputils-ping)
-if ((${#missing[@]})); then
-    if command -v apt-get >/dev/null; then
-        echo "==> installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-        echo "demo: missing packages: ${missing[*]}" >&2
-        exit 1
-    fi
-fi
-command -v dotnet >/dev/null || { echo "demo: missing the .NET 10 SDK (dotnet); see https://dotnet.microsoft.com/download" >&2; exit 1; }
-[ -e /dev/net/tun ] || { echo "demo: /dev/net/tun is missing (modprobe tun)" >&2; exit 1; }
-
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+. examples/host.sh
+demo_prepare demo ip=iproute2 wg=wireguard-tools ping=iputils-ping
 echo "==> building mesh-sidecar (Release)"
 dotnet build sidecar/Mesh.Sidecar -c Release -nologo -clp:ErrorsOnly >/dev/null
 DLL=$PWD/sidecar/Mesh.Sidecar/bin/Release/net10.0/mesh-sidecar.dll

@@ -98,7 +98,7 @@ public sealed class Peer
             var result = Seal(keypair, packet, output, now);
             if (result.Action == TunnelAction.SendToPeer)
             {
-                OnDataSent(keypair, now);
+                OnDataSent(now);
                 return result;
             }
         }
@@ -141,7 +141,7 @@ public sealed class Peer
             var result = Seal(keypair, buffer.AsSpan(0, length), output, now);
             if (result.Action == TunnelAction.SendToPeer)
             {
-                OnDataSent(keypair, now);
+                OnDataSent(now);
             }
 
             return result;
@@ -469,9 +469,8 @@ public sealed class Peer
         return TunnelResult.SendToPeer(this, total);
     }
 
-    private void OnDataSent(Keypair keypair, TimeSpan now)
+    private void OnDataSent(TimeSpan now)
     {
-        _ = keypair;
         if (Interlocked.Read(ref _newHandshakeDeadline) == 0)
         {
             Interlocked.CompareExchange(ref _newHandshakeDeadline, (now + Protocol.KeepaliveTimeout + Protocol.RekeyTimeout).Ticks, 0);

@@ -46,7 +46,7 @@ public sealed unsafe partial class RtNetlink
         {
             var m = new M(_request, M.RTM_GETROUTE, (ushort)(M.NLM_F_REQUEST | NLM_F_DUMP), ++_seq);
             m.RtMsg(af, 0, 0, 0, 0, 0);
-            errno = DumpLocked(m.Finish(), message =>
+            errno = ExchangeLocked(m.Finish(), message =>
             {
                 if (ParseRoute(message) is { Table: M.RT_TABLE_MAIN } route)
                 {
@@ -166,80 +166,5 @@ public sealed unsafe partial class RtNetlink
         }
 
         return new RouteEntry(destination, prefixLength, gateway, oif, metric, table, type);
-    }
-
-    private delegate void MessageHandler(ReadOnlySpan<byte> message);
-
-    /// <summary>Sends a dump request and hands every message of the answer to <paramref name="handler"/> until NLMSG_DONE.</summary>
-    private int DumpLocked(ReadOnlySpan<byte> request, MessageHandler handler)
-    {
-        ObjectDisposedException.ThrowIf(_fd < 0, this);
-        uint seq = BinaryPrimitives.ReadUInt32LittleEndian(request[M.HeaderSeqOffset..]);
-        _kernelMessage = null;
-        fixed (byte* p = request)
-        {
-            while (Native.Send(_fd, p, (nuint)request.Length, 0) < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != Errno.EINTR)
-                {
-                    return errno;
-                }
-            }
-        }
-
-        fixed (byte* buffer = _receive)
-        {
-            while (true)
-            {
-                nint received = Native.Recv(_fd, buffer, (nuint)_receive.Length, 0);
-                if (received < 0)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    return errno == Errno.EAGAIN ? Errno.ETIMEDOUT : errno;
-                }
-
-                ReadOnlySpan<byte> datagram = _receive.AsSpan(0, (int)received);
-                while (datagram.Length >= M.HeaderLength)
-                {
-                    int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(datagram);
-                    if (length < M.HeaderLength || length > datagram.Length)
-                    {
-                        break;
-                    }
-
-                    ReadOnlySpan<byte> message = datagram[..length];
-                    datagram = datagram[Math.Min(M.Align(length), datagram.Length)..];
-                    if (BinaryPrimitives.ReadUInt32LittleEndian(message[M.HeaderSeqOffset..]) != seq)
-                    {
-                        continue;
-                    }
-
-                    ushort type = BinaryPrimitives.ReadUInt16LittleEndian(message[M.HeaderTypeOffset..]);
-                    if (type == M.NLMSG_DONE)
-                    {
-                        return 0;
-                    }
-
-                    if (type == M.NLMSG_ERROR)
-                    {
-                        int error = ParseAck(message);
-                        if (error != 0)
-                        {
-                            return error;
-                        }
-
-                        continue;
-                    }
-
-                    handler(message);
-                }
-            }
-        }
     }
 }

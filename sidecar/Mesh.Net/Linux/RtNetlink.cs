@@ -345,15 +345,38 @@ public sealed unsafe partial class RtNetlink : IDisposable
         return BinaryPrimitives.ReadInt32LittleEndian(_reply.AsSpan(M.HeaderLength + M.IfInfoIndexOffset));
     }
 
+    private delegate void MessageHandler(ReadOnlySpan<byte> message);
+
     /// <summary>
     /// Sends one request and reads until its ACK or error; keeps the first data reply in _reply.
     /// Returns 0 or the positive errno.
     /// </summary>
     private int TransactLocked(ReadOnlySpan<byte> request)
     {
+        _replyLength = 0;
+        return ExchangeLocked(request, message =>
+        {
+            if (_replyLength == 0)
+            {
+                if (_reply.Length < message.Length)
+                {
+                    _reply = new byte[message.Length];
+                }
+                message.CopyTo(_reply);
+                _replyLength = message.Length;
+            }
+        });
+    }
+
+    /// <summary>
+    /// Sends one request and reads the kernel's answer to it: every data message goes to
+    /// <paramref name="handler"/>; an ACK or error, or NLMSG_DONE (the end of a dump), ends it.
+    /// Returns 0 or the positive errno.
+    /// </summary>
+    private int ExchangeLocked(ReadOnlySpan<byte> request, MessageHandler handler)
+    {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
         uint seq = BinaryPrimitives.ReadUInt32LittleEndian(request[M.HeaderSeqOffset..]);
-        _replyLength = 0;
         _kernelMessage = null;
         fixed (byte* p = request)
         {
@@ -403,15 +426,7 @@ public sealed unsafe partial class RtNetlink : IDisposable
                     {
                         return 0;
                     }
-                    if (_replyLength == 0)
-                    {
-                        if (_reply.Length < message.Length)
-                        {
-                            _reply = new byte[message.Length];
-                        }
-                        message.CopyTo(_reply);
-                        _replyLength = message.Length;
-                    }
+                    handler(message);
                 }
             }
         }

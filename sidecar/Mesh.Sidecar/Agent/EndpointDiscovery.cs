@@ -65,11 +65,14 @@ internal sealed class EndpointDiscovery
         }
     }
 
-    /// <summary>The STUN server of the map's first relay region ("host:port"), resolved.</summary>
-    public static IPEndPoint? StunServerOf(Mesh.Protocol.Control.RelayMap? map)
+    /// <summary>Every STUN server the relay map names, resolved, in map order.</summary>
+    public static IReadOnlyList<IPEndPoint> StunServersOf(Mesh.Protocol.Control.RelayMap? map) =>
+        [.. (map?.Regions ?? []).SelectMany(r => r.Nodes).Select(n => Resolve(n.StunEndpoint)).OfType<IPEndPoint>().Distinct()];
+
+    /// <summary>"host:port" or "ip:port", resolved; null when absent or unresolvable.</summary>
+    private static IPEndPoint? Resolve(string? text)
     {
-        var text = map?.Regions.SelectMany(r => r.Nodes).Select(n => n.StunEndpoint).FirstOrDefault(s => !string.IsNullOrEmpty(s));
-        if (text is null)
+        if (string.IsNullOrEmpty(text))
         {
             return null;
         }

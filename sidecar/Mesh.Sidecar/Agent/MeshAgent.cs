@@ -63,8 +63,6 @@ internal sealed class MeshAgent : IAsyncDisposable
         /// <summary>Since when the peer has had no confirmed session; null while it has one.</summary>
         public DateTime? NoSessionSince { get; set; } = DateTime.UtcNow;
         public DateTime LastProbe { get; set; }
-        public IPEndPoint? Candidate { get; set; }
-
         /// <summary>Every endpoint the peer reported: local addresses and its STUN-discovered public one.</summary>
         public IReadOnlyList<IPEndPoint> Candidates { get; set; } = [];
     }
@@ -166,6 +164,9 @@ internal sealed class MeshAgent : IAsyncDisposable
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
         }
+
+        // Both loops end on the same token; let them finish before the device goes away.
+        await Task.WhenAll(paths, discovery).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -181,11 +182,13 @@ internal sealed class MeshAgent : IAsyncDisposable
             try
             {
                 await Task.Delay(interval, cancellationToken).ConfigureAwait(false);
-                IPEndPoint? server;
+                RelayMap? map;
                 lock (_lock)
                 {
-                    server = EndpointDiscovery.StunServerOf(_view.RelayMap);
+                    map = _view.RelayMap;
                 }
+
+                var server = EndpointDiscovery.StunServersOf(map).FirstOrDefault();
 
                 if (server is null || _discovery is null || _control is null)
                 {
@@ -237,7 +240,6 @@ internal sealed class MeshAgent : IAsyncDisposable
                 _paths[key] = path = new PeerPath();
             }
 
-            path.Candidate = ChooseEndpoint(peer.Endpoints);
             path.Candidates = [.. peer.Endpoints.Select(e => IPEndPoint.TryParse(e, out var ep) ? ep : null).OfType<IPEndPoint>()];
         }
 
@@ -682,7 +684,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             map = _view.RelayMap;
         }
 
-        var servers = (map?.Regions ?? []).SelectMany(r => r.Nodes).Select(n => EndpointDiscovery.StunServerOf(new RelayMap { Regions = [new RelayRegion { RegionCode = "-", Nodes = [n] }] })).OfType<IPEndPoint>().Distinct().ToList();
+        var servers = EndpointDiscovery.StunServersOf(map);
         var lines = new List<string>();
         var mappings = new List<IPEndPoint>();
         foreach (var server in servers)
