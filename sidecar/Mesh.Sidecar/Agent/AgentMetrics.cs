@@ -28,10 +28,14 @@ internal sealed class AgentMetrics : IDisposable
         _meter.CreateObservableGauge("mesh_peers", () => device.Engine.Peers.Count, description: "Peers in this node's map");
         _meter.CreateObservableGauge("mesh_peers_relayed", () => device.Engine.Peers.Count(p => device.PathOf(p.PublicKey) == "relay"), description: "Peers reached through the relay");
         _meter.CreateObservableGauge("mesh_peers_with_session", () => device.Engine.Peers.Count(p => p.CurrentKeypair is not null), description: "Peers with a completed handshake");
-        _meter.CreateObservableCounter("mesh_udp_datagrams", () => new[]
+        _meter.CreateObservableCounter("mesh_udp_datagrams", () =>
         {
-            new Measurement<long>(device.GetCounters().RxDatagrams, new KeyValuePair<string, object?>("direction", "rx")),
-            new Measurement<long>(device.GetCounters().TxDatagrams, new KeyValuePair<string, object?>("direction", "tx")),
+            var counters = device.GetCounters();
+            return new[]
+            {
+                new Measurement<long>(counters.RxDatagrams, new KeyValuePair<string, object?>("direction", "rx")),
+                new Measurement<long>(counters.TxDatagrams, new KeyValuePair<string, object?>("direction", "tx")),
+            };
         }, description: "WireGuard datagrams on the direct (UDP) path");
         _meter.CreateObservableCounter("mesh_relayed_datagrams", () => new[]
         {
