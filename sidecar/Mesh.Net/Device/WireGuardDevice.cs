@@ -28,6 +28,15 @@ public sealed class WireGuardDeviceOptions
 
     /// <summary>How often the timers of every peer are evaluated.</summary>
     public TimeSpan TimerInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// False (plain WireGuard): a relayed peer's authenticated direct packet moves it back to the
+    /// direct path at once. True (the mesh agent): a relayed peer moves back only through
+    /// <see cref="WireGuardDevice.UseDirect"/>, after the agent has seen a round trip on that path —
+    /// on a one-way path, packets that arrive directly say nothing about whether answers get back.
+    /// Roaming between direct endpoints follows WireGuard either way.
+    /// </summary>
+    public bool ManagedPaths { get; init; }
 }
 
 /// <summary>
@@ -104,7 +113,10 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
 
     public long RelayedOut => Interlocked.Read(ref _relayedOut);
 
-    /// <summary>Sends the peer's traffic through the relay from now on (a direct packet from it roams it back).</summary>
+    /// <summary>
+    /// Sends the peer's traffic through the relay from now on. A direct packet from it roams it back,
+    /// unless the device's paths are managed (<see cref="WireGuardDeviceOptions.ManagedPaths"/>).
+    /// </summary>
     public void UseRelay(NoisePublicKey peer)
     {
         if (Engine.TryGetPeer(peer, out var p) && p.Context is DevicePeer devicePeer)
@@ -112,6 +124,19 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             devicePeer.UseRelay();
         }
     }
+
+    /// <summary>Sends the peer's traffic straight to <paramref name="endpoint"/> from now on (a path the caller confirmed).</summary>
+    public void UseDirect(NoisePublicKey peer, System.Net.IPEndPoint endpoint)
+    {
+        if (Engine.TryGetPeer(peer, out var p) && p.Context is DevicePeer devicePeer)
+        {
+            devicePeer.SetEndpoint(UdpEndpoint.FromIPEndPoint(endpoint));
+        }
+    }
+
+    /// <summary>True while the peer's packets go through the relay.</summary>
+    public bool IsRelayed(NoisePublicKey peer) =>
+        Engine.TryGetPeer(peer, out var p) && p.Context is DevicePeer { ViaRelay: true };
 
     /// <summary>Receives datagrams on the WireGuard port that are not WireGuard messages (e.g. STUN answers).</summary>
     public OtherDatagramHandler? OtherDatagrams
@@ -152,23 +177,6 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
         }
 
         return devicePeer.TryGetEndpoint(out var endpoint) ? $"direct {endpoint}" : "-";
-    }
-
-    /// <summary>
-    /// Tries a direct path without leaving the current one: sends the peer a keepalive (or a
-    /// handshake initiation, when there is no session) straight to <paramref name="candidate"/>.
-    /// If the path works, the peer's answer arrives directly and roams the peer back to it.
-    /// </summary>
-    public bool ProbeDirect(NoisePublicKey peer, System.Net.IPEndPoint candidate)
-    {
-        if (!Engine.TryGetPeer(peer, out var p))
-        {
-            return false;
-        }
-
-        var buffer = new byte[256];
-        var result = p.SendKeepalive(buffer);
-        return result.Action == TunnelAction.SendToPeer && Volatile.Read(ref _udp).Send(buffer.AsSpan(0, result.Length), UdpEndpoint.FromIPEndPoint(candidate));
     }
 
     /// <summary>Bytes and packets per peer are in the engine; these are the device's own.</summary>
@@ -558,7 +566,8 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
         var result = Engine.Decapsulate(datagram, source, output, underLoad);
         var devicePeer = result.Peer?.Context as DevicePeer;
         var wasRelayed = devicePeer?.ViaRelay ?? false;
-        if (devicePeer is not null && (relayFrom is null ? devicePeer.Roam(from) : devicePeer.RoamToRelay()))
+        var mayRoam = relayFrom is not null || !wasRelayed || !_options.ManagedPaths;
+        if (devicePeer is not null && mayRoam && (relayFrom is null ? devicePeer.Roam(from) : devicePeer.RoamToRelay()))
         {
             if (_logger.IsEnabled(LogLevel.Debug))
             {

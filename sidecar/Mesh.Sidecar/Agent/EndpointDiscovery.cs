@@ -7,8 +7,8 @@ namespace Mesh.Sidecar.Agent;
 
 /// <summary>
 /// Finds this node's public endpoint the way peers will see it: a STUN Binding request sent from
-/// the WireGuard socket itself (through <see cref="WireGuardDevice.SendRaw"/>), answered through the
-/// device's demultiplexing of non-WireGuard datagrams. Behind a NAT the answer is the NAT's mapping of
+/// the WireGuard socket itself (through <see cref="WireGuardDevice.SendRaw"/>); the agent hands it the
+/// socket's non-WireGuard datagrams (<see cref="TryHandle"/>). Behind a NAT the answer is the NAT's mapping of
 /// the WireGuard port, which the agent reports to the coordinator next to its local endpoints.
 /// </summary>
 internal sealed class EndpointDiscovery
@@ -16,11 +16,7 @@ internal sealed class EndpointDiscovery
     private readonly WireGuardDevice _device;
     private readonly ConcurrentDictionary<StunTransactionId, TaskCompletionSource<IPEndPoint>> _pending = new();
 
-    public EndpointDiscovery(WireGuardDevice device)
-    {
-        _device = device;
-        device.OtherDatagrams = OnDatagram;
-    }
+    public EndpointDiscovery(WireGuardDevice device) => _device = device;
 
     /// <summary>The mapped address of the WireGuard socket as <paramref name="server"/> sees it; null when it did not answer.</summary>
     public async Task<(IPEndPoint? Mapped, TimeSpan Latency)> QueryAsync(IPEndPoint server, TimeSpan timeout, CancellationToken cancellationToken)
@@ -55,14 +51,20 @@ internal sealed class EndpointDiscovery
         }
     }
 
-    private void OnDatagram(ReadOnlySpan<byte> datagram, IPEndPoint from)
+    /// <summary>A STUN answer to one of this node's queries: true when the datagram was STUN.</summary>
+    public bool TryHandle(ReadOnlySpan<byte> datagram)
     {
-        if (StunMessage.IsStunPacket(datagram)
-            && StunMessage.TryParseBindingResponse(datagram, out var id, out var mapped)
-            && _pending.TryGetValue(id, out var answer))
+        if (!StunMessage.IsStunPacket(datagram))
+        {
+            return false;
+        }
+
+        if (StunMessage.TryParseBindingResponse(datagram, out var id, out var mapped) && _pending.TryGetValue(id, out var answer))
         {
             answer.TrySetResult(mapped);
         }
+
+        return true;
     }
 
     /// <summary>Every STUN server the relay map names, resolved, in map order.</summary>

@@ -43,6 +43,7 @@ internal sealed class MeshAgent : IAsyncDisposable
     private MagicDnsServer? _dns;
     private AgentRelay? _relay;
     private EndpointDiscovery? _discovery;
+    private PathProber? _prober;
     private AgentMetrics? _metrics;
     private IPEndPoint? _publicEndpoint;
     private readonly Dictionary<Mesh.WireGuard.NoisePublicKey, PeerPath> _paths = [];
@@ -53,13 +54,11 @@ internal sealed class MeshAgent : IAsyncDisposable
     /// <summary>Nothing heard this long (peers send a keepalive every 25 s): the direct path broke.</summary>
     private static readonly TimeSpan SilenceTimeout = TimeSpan.FromSeconds(40);
 
-    /// <summary>While relayed, try the direct path again this often.</summary>
-    private static readonly TimeSpan DirectProbeInterval = TimeSpan.FromSeconds(10);
+    /// <summary>While relayed (or without a session), ping the peer's candidates this often.</summary>
+    private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(5);
 
     private sealed class PeerPath
     {
-        public DateTime FirstSeen { get; } = DateTime.UtcNow;
-
         /// <summary>Since when the peer has had no confirmed session; null while it has one.</summary>
         public DateTime? NoSessionSince { get; set; } = DateTime.UtcNow;
         public DateTime LastProbe { get; set; }
@@ -96,10 +95,15 @@ internal sealed class MeshAgent : IAsyncDisposable
             Mtu = _options.Mtu,
             ListenPort = _options.Port,
             Logger = _loggerFactory.CreateLogger("device"),
+            ManagedPaths = true,
         });
         _device.Apply(new UapiSetRequest { PrivateKey = _state.NodeKeyBytes });
         _device.Filter = _filter;
-        _discovery = new EndpointDiscovery(_device);
+        var discovery = _discovery = new EndpointDiscovery(_device);
+        var prober = _prober = new PathProber(_device);
+
+        // One socket: WireGuard (the device's own), path probes, STUN answers.
+        _device.OtherDatagrams = (datagram, from) => _ = prober.TryHandle(datagram, from) || discovery.TryHandle(datagram);
         _device.Start();
         if (_options.MetricsPort > 0)
         {
@@ -115,7 +119,8 @@ internal sealed class MeshAgent : IAsyncDisposable
         _control = new ControlClient(_options.LoginServer, _state.MachineKeyBytes, _state.PinnedServerKey);
 
         var paths = Task.Run(() => ManagePathsAsync(token), CancellationToken.None);
-        var discovery = Task.Run(() => DiscoverEndpointsAsync(token), CancellationToken.None);
+        var confirmations = Task.Run(() => FollowConfirmedPathsAsync(token), CancellationToken.None);
+        var endpoints = Task.Run(() => DiscoverEndpointsAsync(token), CancellationToken.None);
         var backoff = TimeSpan.FromMilliseconds(500);
         var registered = false;
         while (!token.IsCancellationRequested)
@@ -166,7 +171,7 @@ internal sealed class MeshAgent : IAsyncDisposable
         }
 
         // Both loops end on the same token; let them finish before the device goes away.
-        await Task.WhenAll(paths, discovery).ConfigureAwait(false);
+        await Task.WhenAll(paths, confirmations, endpoints).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -220,7 +225,7 @@ internal sealed class MeshAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the relay connection once the map names a relay, and tracks each peer's direct candidate.</summary>
+    /// <summary>Starts the relay connection once the map names a relay, and tracks each peer's direct candidates.</summary>
     private void UpdatePathsLocked()
     {
         if (_relay is null && _view.RelayMap?.Regions.FirstOrDefault() is { } region && region.Nodes.FirstOrDefault() is { } node
@@ -230,17 +235,24 @@ internal sealed class MeshAgent : IAsyncDisposable
             _device!.Relay = _relay;
         }
 
+        _prober!.SetPeers(_view.Peers.Where(p => p.DiscoKey is not null).Select(p => (p.NodeKey.Value, p.DiscoKey!.Value.Value)));
+        var now = DateTime.UtcNow;
         var seen = new HashSet<Mesh.WireGuard.NoisePublicKey>();
         foreach (var peer in _view.Peers)
         {
             var key = peer.NodeKey.Value;
             seen.Add(key);
-            if (!_paths.TryGetValue(key, out var path))
+            var isNew = !_paths.TryGetValue(key, out var path);
+            if (isNew)
             {
                 _paths[key] = path = new PeerPath();
             }
 
-            path.Candidates = [.. peer.Endpoints.Select(e => IPEndPoint.TryParse(e, out var ep) ? ep : null).OfType<IPEndPoint>()];
+            path!.Candidates = [.. peer.Endpoints.Select(e => IPEndPoint.TryParse(e, out var ep) ? ep : null).OfType<IPEndPoint>()];
+            if (isNew)
+            {
+                Probe(key, path, now); // first contact: find out at once which candidates answer
+            }
         }
 
         foreach (var key in _paths.Keys.Where(k => !seen.Contains(k)).ToList())
@@ -250,9 +262,10 @@ internal sealed class MeshAgent : IAsyncDisposable
     }
 
     /// <summary>
-    /// Path selection, every second: a peer whose direct path stays silent moves to the relay
-    /// (within seconds when the first handshake never completes); a relayed peer is probed directly
-    /// every 10 s, and when the probe gets through, the peer's direct answer roams it back.
+    /// Path selection, every second. A direct path without a confirmed session for 4 s (the first
+    /// handshake got no answer) or silent for 40 s moves the peer to the relay. While a peer is
+    /// relayed, or has no session yet, its candidates are pinged every 5 s; a pong (a round trip
+    /// seen on that exact path) moves it to direct (<see cref="FollowConfirmedPathsAsync"/>).
     /// The WireGuard engine never knows which path a packet took.
     /// </summary>
     private async Task ManagePathsAsync(CancellationToken cancellationToken)
@@ -266,6 +279,8 @@ internal sealed class MeshAgent : IAsyncDisposable
                 {
                     ManagePathsLocked();
                 }
+
+                _prober?.Expire();
             }
         }
         catch (OperationCanceledException)
@@ -275,11 +290,12 @@ internal sealed class MeshAgent : IAsyncDisposable
 
     private void ManagePathsLocked()
     {
-        if (_device is null || _relay is not { Connected: true })
+        if (_device is null)
         {
             return;
         }
 
+        var relayUp = _relay is { Connected: true };
         var now = DateTime.UtcNow;
         var engineNow = _device.Engine.Now;
         foreach (var (key, path) in _paths)
@@ -288,9 +304,6 @@ internal sealed class MeshAgent : IAsyncDisposable
             {
                 continue;
             }
-
-            var relayed = _device.PathOf(key) == "relay";
-            var lastReceived = peer.LastReceived;
 
             // Health is a confirmed session, not inbound packets: on a one-way path this node still
             // hears the peer's initiations while its own answers are lost.
@@ -303,28 +316,75 @@ internal sealed class MeshAgent : IAsyncDisposable
                 path.NoSessionSince ??= now;
             }
 
-            if (!relayed)
+            var relayed = _device.IsRelayed(key);
+            if (!relayed && relayUp)
             {
-                var silent = (path.NoSessionSince is { } since && now - since > FirstContactTimeout)
-                    || (lastReceived is { } last && engineNow - last > SilenceTimeout);
-                if (silent)
+                var broken = (path.NoSessionSince is { } since && now - since > FirstContactTimeout)
+                    || (peer.LastReceived is { } last && engineNow - last > SilenceTimeout);
+                if (broken)
                 {
                     _logger.LogInformation("No answer from {Peer} on its direct path; using the relay", key);
                     _device.UseRelay(key);
                     _device.Poke(key);
-                    path.LastProbe = now;
+                    relayed = true;
                 }
             }
-            else if (path.Candidates.Count > 0 && now - path.LastProbe > DirectProbeInterval)
+
+            if ((relayed || path.NoSessionSince is not null) && now - path.LastProbe >= ProbeInterval)
             {
-                // Probe every candidate: whichever gets through roams the peer to itself. Behind a
-                // NAT that maps by source only, the public candidate works where the local one cannot.
-                path.LastProbe = now;
-                foreach (var candidate in path.Candidates)
+                Probe(key, path, now);
+            }
+        }
+    }
+
+    /// <summary>Pings every candidate of the peer: local addresses and the public one (behind a NAT only that one may work).</summary>
+    private void Probe(Mesh.WireGuard.NoisePublicKey key, PeerPath path, DateTime now)
+    {
+        path.LastProbe = now;
+        foreach (var candidate in path.Candidates)
+        {
+            _prober!.Ping(key, candidate);
+        }
+    }
+
+    /// <summary>
+    /// A round trip seen on a direct path: a relayed peer (or one whose current path has no session)
+    /// moves to it. A peer that already has a working direct path keeps it; WireGuard's roaming
+    /// follows it when it moves.
+    /// </summary>
+    private async Task FollowConfirmedPathsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var confirmed in _prober!.Confirmed.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                lock (_lock)
                 {
-                    _device.ProbeDirect(key, candidate);
+                    if (_device is null || !_paths.TryGetValue(confirmed.Peer, out var path))
+                    {
+                        continue;
+                    }
+
+                    var relayed = _device.IsRelayed(confirmed.Peer);
+                    if (!relayed && path.NoSessionSince is null)
+                    {
+                        continue;
+                    }
+
+                    _logger.LogInformation("Direct path to {Peer} at {Endpoint} confirmed ({RoundTrip:0.#} ms){Leaving}",
+                        confirmed.Peer, confirmed.Endpoint, confirmed.RoundTrip.TotalMilliseconds, relayed ? "; leaving the relay" : "");
+                    _device.UseDirect(confirmed.Peer, confirmed.Endpoint);
+                    if (path.NoSessionSince is not null)
+                    {
+                        path.NoSessionSince = DateTime.UtcNow; // the new path gets its own time to complete a handshake
+                    }
+
+                    _device.Poke(confirmed.Peer);
                 }
             }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -440,6 +500,7 @@ internal sealed class MeshAgent : IAsyncDisposable
     private MapRequest MapRequest() => new()
     {
         NodeKey = NodeKeyOf(_state.NodeKeyBytes),
+        DiscoKey = _prober is null ? null : new DiscoKey(_prober.PublicKey),
         Endpoints = LocalEndpoints(),
         Hostinfo = new Hostinfo
         {

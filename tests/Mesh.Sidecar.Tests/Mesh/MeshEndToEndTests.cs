@@ -233,6 +233,43 @@ public sealed class MeshRelayTests
         Assert.True(direct, $"a never moved back to a direct path to c: {(await a.StatusAsync(Token)).Peers.Single(p => p.Name == "c").Path}");
         Assert.True((await a.PingAsync(c.V4!, Token)).Succeeded, "a → c after moving back to direct");
     }
+
+    [Fact]
+    public async Task OneWayPath_BothEndsStayOnTheRelay_UntilItWorksBothWays()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var a = await lab.AddNodeAsync("a", key);
+        var aAddress = await a.LanAddressAsync(Token);
+        string[] dropFromA = ["iptables", "-A", "INPUT", "-p", "udp", "-s", aAddress, "-j", "DROP"];
+        var b = await lab.AddNodeAsync("b", key, ns => ns.CheckAsync(dropFromA, Token));
+        await lab.WaitForFullMeshAsync();
+
+        // a's datagrams never reach b directly; b's reach a. Only the relay works both ways.
+        var reached = await Eventually.TryAsync(async ct => (await a.PingAsync(b.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(20), Token);
+        Assert.True(reached, $"a → b over a one-way direct path: no reply within 20 s\n{await lab.DescribeAsync()}");
+        var bothRelayed = await Eventually.TryAsync(async ct =>
+            (await a.StatusAsync(ct)).Peers.Single(p => p.Name == "b").Path == "relay \"mesh\"" && (await b.StatusAsync(ct)).Peers.Single(p => p.Name == "a").Path == "relay \"mesh\"",
+            TimeSpan.FromSeconds(15), Token);
+        Assert.True(bothRelayed, $"a: {(await a.StatusAsync(Token)).Peers.Single().Path}, b: {(await b.StatusAsync(Token)).Peers.Single().Path}\n{await lab.DescribeAsync()}");
+
+        // Several rounds of path probes go by (b's reach a, a's answers do not reach b): a must not
+        // be pulled onto the one-way path by what it hears from b directly, so a's pings keep
+        // reaching b.
+        var steady = await a.Namespace.ExecAsync(["ping", "-4", "-c", "20", "-i", "1", "-W", "2", b.V4!.ToString()], Token, TimeSpan.FromSeconds(60));
+        var received = int.Parse(System.Text.RegularExpressions.Regex.Match(steady.Stdout, @"(\d+) received").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(received >= 19, $"a → b over the relay: {received} of 20 answered\n{steady.Stdout}\n{await lab.DescribeAsync()}");
+        Assert.Equal("relay \"mesh\"", (await a.StatusAsync(Token)).Peers.Single().Path);
+
+        // The path works both ways again: a round trip is seen and both ends go direct.
+        await b.Namespace.CheckAsync([.. dropFromA.Select(x => x == "-A" ? "-D" : x)], Token);
+        var direct = await Eventually.TryAsync(async ct =>
+            (await a.StatusAsync(ct)).Peers.Single().Path.StartsWith("direct ", StringComparison.Ordinal) && (await b.StatusAsync(ct)).Peers.Single().Path.StartsWith("direct ", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(20), Token);
+        Assert.True(direct, $"not back to direct: a: {(await a.StatusAsync(Token)).Peers.Single().Path}, b: {(await b.StatusAsync(Token)).Peers.Single().Path}");
+        Assert.True((await a.PingAsync(b.V4!, Token)).Succeeded, "a → b after moving back to direct");
+    }
 }
 
 /// <summary>The agent's health and metrics port (9001).</summary>

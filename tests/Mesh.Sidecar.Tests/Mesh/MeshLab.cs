@@ -368,6 +368,13 @@ internal sealed class MeshNode : IAsyncDisposable
     public Task<ExecResult> PingNameAsync(string name, CancellationToken cancellationToken) =>
         Namespace.ExecAsync(["ping", "-4", "-c", "2", "-W", "3", name], cancellationToken, TimeSpan.FromSeconds(30));
 
+    /// <summary>The node's own address on the lab's LAN (198.18.2.x).</summary>
+    public async Task<string> LanAddressAsync(CancellationToken cancellationToken)
+    {
+        var addresses = await Namespace.CheckAsync(["ip", "-o", "-4", "addr", "show", "scope", "global"], cancellationToken);
+        return System.Text.RegularExpressions.Regex.Match(addresses, @"inet (198\.18\.2\.\d+)/").Groups[1].Value;
+    }
+
     public Task<ExecResult> PingAsync(IPAddress target, CancellationToken cancellationToken, int count = 2) =>
         Namespace.ExecAsync(["ping", target.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "-6" : "-4", "-c", $"{count}", "-W", "3", target.ToString()], cancellationToken, TimeSpan.FromSeconds(30));
 

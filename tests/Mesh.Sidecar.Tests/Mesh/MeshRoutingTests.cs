@@ -90,13 +90,15 @@ public sealed class MeshRoutingTests
         Assert.Contains("128.0.0.0/1 dev mesh0", routes);
         Assert.Contains($"{MeshLab.CoordinatorAddress} via 198.18.2.254", routes);
 
-        // Still in touch with the coordinator: a node that joins now shows up in the client's status.
-        // (A ping to that late node is not asserted: in this topology the client's direct packets to it
-        // are sometimes lost one way only, and roaming back to a direct path on the peer's packets
-        // then pulls the client off the relay — see docs/agent.md, "asymmetric paths".)
+        // Still in touch with the coordinator: a node that joins now shows up in the client's status,
+        // and the client reaches it (its first packets to d may leave through the exit node before
+        // d's endpoint is pinned — a one-way path that must not keep the two apart).
         var late = await lab.AddNodeAsync("d", key);
         var sees = await Eventually.TryAsync(async ct => (await client.StatusAsync(ct)).Peers.Any(p => p.Name == "d"), TimeSpan.FromSeconds(20), Token);
         Assert.True(sees, $"c does not see the new node d while using the exit node\n{await lab.DescribeAsync()}");
+        var reachesLate = await Eventually.TryAsync(async ct => (await client.PingAsync(late.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(20), Token);
+        Assert.True(reachesLate, $"c → d (joined late) got no reply\n{await lab.DescribeAsync()}");
+        Assert.True((await late.PingAsync(client.V4!, Token, count: 3)).Succeeded, $"d → c got no reply\n{await lab.DescribeAsync()}");
 
         // Nothing left behind by either side.
         await client.StopAsync();
