@@ -100,7 +100,7 @@ internal sealed class MeshAgent : IAsyncDisposable
         _device.Apply(new UapiSetRequest { PrivateKey = _state.NodeKeyBytes });
         _device.Filter = _filter;
         var discovery = _discovery = new EndpointDiscovery(_device);
-        var prober = _prober = new PathProber(_device);
+        var prober = _prober = new PathProber(_device, _loggerFactory.CreateLogger("paths"));
 
         // One socket: WireGuard (the device's own), path probes, STUN answers.
         _device.OtherDatagrams = (datagram, from) => _ = prober.TryHandle(datagram, from) || discovery.TryHandle(datagram);
@@ -202,13 +202,17 @@ internal sealed class MeshAgent : IAsyncDisposable
 
                 interval = TimeSpan.FromSeconds(30);
                 var (mapped, _) = await _discovery.QueryAsync(server, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
+                _logger.LogDebug("STUN {Server}: {Mapped}", server, mapped?.ToString() ?? "no answer");
                 if (mapped is null || mapped.Equals(_publicEndpoint))
                 {
                     continue;
                 }
 
+                // Whether it is one of this host's own addresses is asked before it is remembered
+                // (LocalEndpoints lists the remembered public endpoint too).
+                var isLocal = LocalEndpoints().Contains(mapped.ToString());
                 _publicEndpoint = mapped;
-                if (!LocalEndpoints().Contains(mapped.ToString()))
+                if (!isLocal)
                 {
                     _logger.LogInformation("Public endpoint {Endpoint} (STUN {Server})", mapped, server);
                     await _control.MapAsync(MapRequest() with { Stream = false, ReadOnly = true }, cancellationToken).ConfigureAwait(false);

@@ -6,6 +6,7 @@ using Mesh.Net.Device;
 using Mesh.Protocol.Paths;
 using Mesh.WireGuard;
 using Mesh.WireGuard.Crypto;
+using Microsoft.Extensions.Logging;
 
 namespace Mesh.Sidecar.Agent;
 
@@ -32,6 +33,7 @@ internal sealed class PathProber
     private static readonly TimeSpan PingBackInterval = TimeSpan.FromSeconds(1);
 
     private readonly WireGuardDevice _device;
+    private readonly ILogger _logger;
     private readonly byte[] _privateKey = new byte[X25519.KeySize];
     private readonly ConcurrentDictionary<ulong, PendingPing> _pending = new();
     private readonly ConcurrentDictionary<(NoisePublicKey, IPEndPoint), long> _pingedBack = new();
@@ -40,9 +42,10 @@ internal sealed class PathProber
     private long _pingsSent;
     private long _pongsSent;
 
-    public PathProber(WireGuardDevice device)
+    public PathProber(WireGuardDevice device, ILogger logger)
     {
         _device = device;
+        _logger = logger;
         X25519.GeneratePrivateKey(_privateKey);
         var publicKey = new byte[X25519.KeySize];
         X25519.PublicKey(_privateKey, publicKey);
@@ -97,7 +100,13 @@ internal sealed class PathProber
         Span<byte> datagram = stackalloc byte[PathProbeCodec.Size];
         PathProbeCodec.Write(datagram, PublicKey, entry.Key, new PathProbe(PathProbeKind.Ping, id, null), SystemRandomSource.Instance);
         Interlocked.Increment(ref _pingsSent);
-        return _device.SendRaw(datagram, candidate);
+        var sent = _device.SendRaw(datagram, candidate);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            _logger.LogDebug("Path ping {Id:x16} to {Peer} at {Candidate}{Failed}", id, peer, candidate, sent ? "" : " (send failed)");
+        }
+
+        return sent;
     }
 
     /// <summary>
@@ -114,10 +123,20 @@ internal sealed class PathProber
 
         if (!_peers.ByPath.TryGetValue(sender, out var entry) || !PathProbeCodec.TryOpen(datagram, entry.Key, out var probe))
         {
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                _logger.LogDebug("Path probe from {From} dropped: {Reason}", from, entry is null ? "unknown sender" : "does not authenticate");
+            }
+
             return true;
         }
 
         from = Normalize(from);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            _logger.LogDebug("Path {Kind} {Id:x16} from {Peer} at {From}", probe.Kind, probe.TransactionId, entry.Node, from);
+        }
+
         if (probe.Kind == PathProbeKind.Ping)
         {
             Span<byte> pong = stackalloc byte[PathProbeCodec.Size];

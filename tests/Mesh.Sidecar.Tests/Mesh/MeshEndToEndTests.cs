@@ -199,6 +199,30 @@ public sealed class MeshRelayTests
     }
 
     [Fact]
+    public async Task TwoNodesBehindDifferentNats_PunchThrough_AndTalkDirectly()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables", "sysctl");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+
+        // Two home networks with the same private addressing, each behind its own MASQUERADE router:
+        // neither node is reachable until it has sent to the other through its own NAT.
+        var (n, nPublic) = await lab.AddNodeBehindNatAsync("n", key);
+        var (m, mPublic) = await lab.AddNodeBehindNatAsync("m", key);
+        await lab.WaitForFullMeshAsync();
+
+        var reached = await Eventually.TryAsync(async ct => (await n.PingAsync(m.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(20), Token);
+        Assert.True(reached, $"n → m (both behind NATs): no reply\n{await lab.DescribeAsync()}");
+        var direct = await Eventually.TryAsync(async ct =>
+            (await n.StatusAsync(ct)).Peers.Single().Path.StartsWith($"direct {mPublic}:", StringComparison.Ordinal)
+            && (await m.StatusAsync(ct)).Peers.Single().Path.StartsWith($"direct {nPublic}:", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), Token);
+        Assert.True(direct, $"not direct through both NATs: n: {(await n.StatusAsync(Token)).Peers.Single().Path}, m: {(await m.StatusAsync(Token)).Peers.Single().Path}\n{await lab.DescribeAsync()}");
+        Assert.True((await m.PingAsync(n.V4!, Token)).Succeeded, "m → n");
+        Assert.Contains("via direct", (await n.CliAsync(Token, "ping", "m")).EnsureSuccess().Stdout);
+    }
+
+    [Fact]
     public async Task UdpBlocked_NodeReachesPeersThroughTheRelay_ThenBackToDirect()
     {
         Requirements.SkipUnlessNetworkTestsCanRun("iptables");

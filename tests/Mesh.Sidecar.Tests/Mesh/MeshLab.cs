@@ -164,6 +164,12 @@ internal sealed class MeshLab : IAsyncDisposable
         await router.CheckAsync(["ip", "link", "set", outer, "up"], Token);
         await router.CheckAsync(["sysctl", "-qw", "net.ipv4.ip_forward=1"], Token);
         await router.CheckAsync(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "198.19.5.0/24", "-o", lanLink, "-j", "MASQUERADE"], Token);
+
+        // Like a home router, it takes nothing unsolicited on its outside. (Without this, Linux
+        // confirms a connection-tracking entry for an unsolicited datagram to the router itself, and
+        // a later mapping of the same ports gets a new random port: two such routers in front of two
+        // nodes would never let them punch through.)
+        await router.CheckAsync(["iptables", "-A", "INPUT", "-i", lanLink, "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP"], Token);
         await node.CheckAsync(["ip", "addr", "add", "198.19.5.2/24", "dev", inner], Token);
         await node.CheckAsync(["ip", "link", "set", inner, "up"], Token);
         await node.CheckAsync(["ip", "link", "set", "lo", "up"], Token);
