@@ -589,6 +589,7 @@ public sealed class Peer
             Retire(previous);
             Volatile.Write(ref _current, keypair);
             _retransmitPending = false;
+            _engine.CountHandshakeCompleted();
         }
         else
         {
@@ -623,6 +624,7 @@ public sealed class Peer
 
             // The peer's first message on the session confirms the handshake (§5.4.6).
             _retransmitPending = false;
+            _engine.CountHandshakeCompleted();
         }
     }
 

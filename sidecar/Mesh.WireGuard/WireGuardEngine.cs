@@ -20,6 +20,7 @@ public sealed class WireGuardEngine
     private readonly TimeProvider _time;
     private readonly long _clockOrigin;
     private StaticIdentity? _identity;
+    private long _handshakesCompleted;
 
     public WireGuardEngine(TimeProvider? time = null, IRandomSource? random = null)
     {
@@ -56,6 +57,15 @@ public sealed class WireGuardEngine
     public ICollection<Peer> Peers => _peers.Values;
 
     public int IndexCount => _indices.Count;
+
+    /// <summary>
+    /// Handshakes completed with any peer since the engine was made (peers removed since included):
+    /// counted by the initiator when a valid response arrives, by the responder when the initiator's
+    /// first message on the new session confirms it. Each completed handshake counts once on each side.
+    /// </summary>
+    public long HandshakesCompleted => Interlocked.Read(ref _handshakesCompleted);
+
+    internal void CountHandshakeCompleted() => Interlocked.Increment(ref _handshakesCompleted);
 
     /// <summary>
     /// Sets (or, with an empty span, clears) the private key. Every session is dropped; a peer with

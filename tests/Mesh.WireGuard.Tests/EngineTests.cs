@@ -24,6 +24,35 @@ public class EngineTests
         Assert.NotNull(net.PeerOfA.LastHandshake);
     }
 
+    [Fact]
+    public void HandshakesCompleted_CountsOnceOnEachSide_WhenTheSessionIsConfirmed()
+    {
+        var net = new BackToBack();
+        var buffer = new byte[2048];
+        var initiation = BackToBack.Send(net.A, BackToBack.Ipv4Packet("100.64.0.1", "100.64.0.2", 10))!;
+
+        // The responder answers, but its session is not confirmed until the initiator's first message on it.
+        var answer = net.B.Decapsulate(initiation, BackToBack.SourceA, buffer);
+        Assert.Equal(TunnelAction.SendToPeer, answer.Action);
+        var response = buffer[..answer.Length];
+        Assert.Equal(0, net.B.HandshakesCompleted);
+
+        Assert.Equal(TunnelAction.Done, net.A.Decapsulate(response, BackToBack.SourceB, buffer).Action);
+        Assert.Equal(1, net.A.HandshakesCompleted);
+        var staged = net.PeerOfA.SendStaged(buffer);
+        Assert.Equal(TunnelAction.SendToPeer, staged.Action);
+        var data = buffer[..staged.Length];
+        Assert.Equal(TunnelAction.WriteToTunnel, net.B.Decapsulate(data, BackToBack.SourceA, buffer).Action);
+        Assert.Equal(1, net.B.HandshakesCompleted);
+
+        // Replays and more data on the same session count nothing.
+        Assert.Equal(TunnelAction.Drop, net.B.Decapsulate(initiation, BackToBack.SourceA, buffer).Action);
+        Assert.Equal(TunnelAction.Drop, net.A.Decapsulate(response, BackToBack.SourceB, buffer).Action);
+        Assert.Single(net.Deliver(net.A, BackToBack.Send(net.B, BackToBack.Ipv4Packet("100.64.0.2", "100.64.0.1", 10))!));
+        Assert.Equal(1, net.A.HandshakesCompleted);
+        Assert.Equal(1, net.B.HandshakesCompleted);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

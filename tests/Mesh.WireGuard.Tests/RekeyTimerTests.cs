@@ -82,6 +82,8 @@ public sealed class RekeyTimerTests
         Assert.NotSame(oldB, net.PeerOfB.CurrentKeypair);
         Assert.Same(oldB, net.PeerOfB.PreviousKeypair);
         Assert.Null(net.PeerOfB.NextKeypair);
+        Assert.Equal(2, net.A.HandshakesCompleted);
+        Assert.Equal(2, net.B.HandshakesCompleted);
 
         Assert.Equal(fromB, Assert.Single(net.Deliver(net.A, inFlightToA)).Packet);
         Assert.Equal(fromA, Assert.Single(net.Deliver(net.B, inFlightToB)).Packet);

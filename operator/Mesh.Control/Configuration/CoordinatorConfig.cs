@@ -59,6 +59,24 @@ public sealed class CoordinatorConfig
         public string RegionCode { get; set; } = "mesh";
         public string RegionName { get; set; } = "MeshOperator embedded relay";
         public string StunListenAddr { get; set; } = "0.0.0.0:3478";
+
+        /// <summary>
+        /// A second UDP port the STUN server answers on, at stun_listen_addr's address (RFC 5780's
+        /// "alternate port"). A node asks both and compares the two mappings its NAT gave it: when they
+        /// differ, the NAT maps per destination port (Linux <c>MASQUERADE --random-fully</c>, "symmetric"
+        /// NATs), which is what decides whether peers can reach the node directly. Unset: the port after
+        /// stun_listen_addr's (3479 by default; an ephemeral one when stun_listen_addr's port is 0).
+        /// 0: none (netcheck then cannot tell).
+        /// </summary>
+        public int? StunAlternatePort { get; set; }
+
+        /// <summary>The alternate port to listen on: null for none, 0 for an ephemeral one.</summary>
+        public int? ResolvedStunAlternatePort => StunAlternatePort switch
+        {
+            0 => null,
+            { } port => port,
+            null => IPEndPoint.TryParse(StunListenAddr, out var primary) ? (primary.Port == 0 ? 0 : primary.Port + 1) : null,
+        };
     }
 
     public sealed class DnsConfigSection
@@ -168,6 +186,7 @@ public sealed class CoordinatorConfig
         if (Derp.Server.Enabled)
         {
             CheckEndpoint(errors, "derp.server.stun_listen_addr", Derp.Server.StunListenAddr);
+            CheckStunAlternatePort(errors, Derp.Server);
             if (Derp.Server.RegionId is < 1 or > 65535)
             {
                 errors.Add($"derp.server.region_id {Derp.Server.RegionId}: expected 1-65535");
@@ -239,6 +258,31 @@ public sealed class CoordinatorConfig
         if (!IPEndPoint.TryParse(value, out var endpoint) || endpoint.Port == 0 && !value.EndsWith(":0", StringComparison.Ordinal))
         {
             errors.Add($"{key} \"{value}\": expected ADDRESS:PORT such as 127.0.0.1:8080 or [::]:8080");
+        }
+    }
+
+    private static void CheckStunAlternatePort(List<string> errors, DerpServerConfig server)
+    {
+        if (!IPEndPoint.TryParse(server.StunListenAddr, out var primary))
+        {
+            return; // reported for stun_listen_addr
+        }
+
+        const string Key = "derp.server.stun_alternate_port";
+        if (server.StunAlternatePort is { } port)
+        {
+            if (port is < 0 or > 65535)
+            {
+                errors.Add($"{Key} {port}: expected a UDP port (1-65535) for the STUN server's second port, or 0 for none");
+            }
+            else if (port != 0 && port == primary.Port)
+            {
+                errors.Add($"{Key} {port}: the same port as derp.server.stun_listen_addr; expected another port (such as {(port == 65535 ? port - 1 : port + 1)}), or 0 for none");
+            }
+        }
+        else if (primary.Port == 65535)
+        {
+            errors.Add($"{Key}: unset, and derp.server.stun_listen_addr's port 65535 has no next port to default to; set it to a free UDP port, or 0 for none");
         }
     }
 

@@ -63,6 +63,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
     /// <summary>The STUN server's UDP port, when the embedded relay is enabled.</summary>
     public int? StunPort => _stun?.LocalEndPoints.FirstOrDefault()?.Port;
 
+    /// <summary>The STUN server's second UDP port (derp.server.stun_alternate_port), when it has one.</summary>
+    public int? StunAlternatePort => _stun?.LocalEndPoints.Skip(1).FirstOrDefault()?.Port;
+
     public RelayServer? Relay => Config.Derp.Server.Enabled ? _app.Services.GetRequiredService<RelayServer>() : null;
 
     /// <summary>
@@ -124,14 +127,13 @@ public sealed class CoordinatorHost : IAsyncDisposable
             });
             builder.WebHost.UseAdminSocket(config.AdminSocketPath);
 
-            // STUN first: with port 0 (tests) the relay map must name the port actually bound.
+            // STUN first: with port 0 (tests) the relay map must name the ports actually bound.
             StunServer? stun = null;
             if (config.Derp.Server.Enabled)
             {
-                var stunOptions = new StunServerOptions();
-                stunOptions.Endpoints.Add(IPEndPoint.Parse(config.Derp.Server.StunListenAddr));
-                stun = StunServer.Start(stunOptions, loggerFactory?.CreateLogger<StunServer>());
+                stun = StartStun(config.Derp.Server, loggerFactory);
                 config.Derp.Server.StunListenAddr = stun.LocalEndPoints[0].ToString();
+                config.Derp.Server.StunAlternatePort = stun.LocalEndPoints.Count > 1 ? stun.LocalEndPoints[1].Port : 0;
             }
 
             var control = new ControlServer(controlKey, time);
@@ -212,6 +214,34 @@ public sealed class CoordinatorHost : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>
+    /// The embedded STUN server on derp.server.stun_listen_addr and, on the same address, its
+    /// alternate port; a port that cannot be bound is reported as a config error naming its key.
+    /// </summary>
+    private static StunServer StartStun(CoordinatorConfig.DerpServerConfig server, ILoggerFactory? loggerFactory)
+    {
+        var primary = IPEndPoint.Parse(server.StunListenAddr);
+        var options = new StunServerOptions();
+        options.Endpoints.Add(primary);
+        if (server.ResolvedStunAlternatePort is { } alternate)
+        {
+            options.Endpoints.Add(new IPEndPoint(primary.Address, alternate));
+        }
+
+        try
+        {
+            return StunServer.Start(options, loggerFactory?.CreateLogger<StunServer>());
+        }
+        catch (StunListenException e) when (options.Endpoints.Count > 1 && e.EndPoint.Equals(options.Endpoints[1]))
+        {
+            throw new ConfigException($"derp.server.stun_alternate_port {e.EndPoint.Port}: {e.Message}; choose a free UDP port, or 0 for none");
+        }
+        catch (StunListenException e)
+        {
+            throw new ConfigException($"derp.server.stun_listen_addr {server.StunListenAddr}: {e.Message}");
         }
     }
 

@@ -286,7 +286,7 @@ public sealed class NetmapBuilder
         ExtraRecords = config.Dns.ExtraRecords.Select(r => new DnsRecord(r.Name, r.Type, r.Value)).ToList(),
     };
 
-    /// <summary>The relay map: the embedded relay (when enabled) at server_url/derp with its STUN port.</summary>
+    /// <summary>The relay map: the embedded relay (when enabled) at server_url/derp with its STUN port and alternate STUN port.</summary>
     public static RelayMap RelayMapFrom(CoordinatorConfig config)
     {
         if (!config.Derp.Server.Enabled)
@@ -296,6 +296,7 @@ public sealed class NetmapBuilder
 
         var url = new Uri(config.ServerUrl);
         var stunPort = System.Net.IPEndPoint.TryParse(config.Derp.Server.StunListenAddr, out var stun) ? stun.Port : 3478;
+        var alternatePort = config.Derp.Server.ResolvedStunAlternatePort;
         return new RelayMap
         {
             Regions =
@@ -305,7 +306,16 @@ public sealed class NetmapBuilder
                     RegionId = config.Derp.Server.RegionId,
                     RegionCode = config.Derp.Server.RegionCode,
                     Name = config.Derp.Server.RegionName,
-                    Nodes = [new RelayNode { Name = $"{config.Derp.Server.RegionId}a", Url = new Uri(url, "/derp").ToString(), StunEndpoint = $"{url.Host}:{stunPort}" }],
+                    Nodes =
+                    [
+                        new RelayNode
+                        {
+                            Name = $"{config.Derp.Server.RegionId}a",
+                            Url = new Uri(url, "/derp").ToString(),
+                            StunEndpoint = $"{url.Host}:{stunPort}",
+                            StunAlternateEndpoint = alternatePort is > 0 ? $"{url.Host}:{alternatePort}" : null,
+                        },
+                    ],
                 },
             ],
         };

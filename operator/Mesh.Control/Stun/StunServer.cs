@@ -41,7 +41,7 @@ public sealed class StunServer : IAsyncDisposable
     /// <summary>Datagrams dropped because they were not a well-formed Binding Request.</summary>
     public long DatagramsIgnored => Interlocked.Read(ref _ignored);
 
-    /// <summary>Binds every endpoint (throws <see cref="SocketException"/> if one is taken) and starts answering.</summary>
+    /// <summary>Binds every endpoint (throws <see cref="StunListenException"/>, naming it, if one cannot be bound) and starts answering.</summary>
     public static StunServer Start(StunServerOptions options, ILogger<StunServer>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -58,7 +58,15 @@ public sealed class StunServer : IAsyncDisposable
                     socket.DualMode = false;
                 }
 
-                socket.Bind(endPoint);
+                try
+                {
+                    socket.Bind(endPoint);
+                }
+                catch (SocketException e)
+                {
+                    throw new StunListenException(endPoint, e);
+                }
+
                 bound.Add((IPEndPoint)socket.LocalEndPoint!);
             }
         }
@@ -154,4 +162,13 @@ public sealed class StunServer : IAsyncDisposable
 
         _stopping.Dispose();
     }
+}
+
+/// <summary>The STUN server could not listen on one of its endpoints (say, the port is taken).</summary>
+public sealed class StunListenException(IPEndPoint endPoint, SocketException inner)
+    : IOException($"STUN cannot listen on udp {endPoint}: {inner.Message}", inner)
+{
+    public IPEndPoint EndPoint { get; } = endPoint;
+
+    public SocketError Error => inner.SocketErrorCode;
 }

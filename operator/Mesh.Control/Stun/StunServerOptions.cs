@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Mesh.Control.Stun;
 
-/// <summary>Where the coordinator's STUN server listens (config: <c>derp.server.stun_listen_addr</c>).</summary>
+/// <summary>Where the coordinator's STUN server listens (config: <c>derp.server.stun_listen_addr</c> and <c>derp.server.stun_alternate_port</c>).</summary>
 public sealed class StunServerOptions
 {
     public const int DefaultPort = 3478;

@@ -212,6 +212,13 @@ public sealed record RelayNode
 
     /// <summary>The STUN server next to it ("host:3478"), if any.</summary>
     public string? StunEndpoint { get; init; }
+
+    /// <summary>
+    /// The same STUN server on a second port ("host:3479"; RFC 5780's alternate port), if any. Nodes
+    /// learn their public endpoint from <see cref="StunEndpoint"/>; they ask this one too only to
+    /// compare the two mappings (a NAT that maps per destination port gives two different ones).
+    /// </summary>
+    public string? StunAlternateEndpoint { get; init; }
 }
 
 /// <summary>An error from the node API, in the body of a 4xx reply (plain JSON, or sealed once the session exists).</summary>

@@ -70,6 +70,10 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     private long _filterDrops;
     private long _relayedIn;
     private long _relayedOut;
+    private long _directRxBytes;
+    private long _directTxBytes;
+    private long _relayRxBytes;
+    private long _relayTxBytes;
     private IRelayTransport? _relay;
     private OtherDatagramHandler? _otherDatagrams;
     private readonly Lock _relayLock = new();
@@ -247,7 +251,8 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             drops["TunWriteFailed"] = tunErrors;
         }
 
-        return new DeviceCounters(Interlocked.Read(ref _rxPackets), Interlocked.Read(ref _txPackets), drops);
+        var paths = new PathBytes(Interlocked.Read(ref _directRxBytes), Interlocked.Read(ref _directTxBytes), Interlocked.Read(ref _relayRxBytes), Interlocked.Read(ref _relayTxBytes));
+        return new DeviceCounters(Interlocked.Read(ref _rxPackets), Interlocked.Read(ref _txPackets), drops, paths);
     }
 
     public UapiDeviceState GetState()
@@ -476,6 +481,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                         if (relay.Send(target.Peer.PublicKey, batch.GetBuffer(count)[..result.Length]))
                         {
                             Interlocked.Increment(ref _relayedOut);
+                            Interlocked.Add(ref _relayTxBytes, result.Length);
                         }
                     }
                     else
@@ -509,7 +515,8 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     {
         if (count > 0)
         {
-            Interlocked.Add(ref _txPackets, Volatile.Read(ref _udp).SendBatch(batch, count));
+            Interlocked.Add(ref _txPackets, Volatile.Read(ref _udp).SendBatch(batch, count, out var bytes));
+            Interlocked.Add(ref _directTxBytes, bytes);
         }
     }
 
@@ -535,6 +542,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             }
 
             Interlocked.Add(ref _rxPackets, received);
+            long wireGuardBytes = 0;
             for (var i = 0; i < received; i++)
             {
                 var datagram = batch.GetDatagram(i);
@@ -549,8 +557,11 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                     continue;
                 }
 
+                wireGuardBytes += datagram.Length;
                 Handle(datagram, source, output, from, udp, relayFrom: null);
             }
+
+            Interlocked.Add(ref _directRxBytes, wireGuardBytes);
         }
     }
 
@@ -633,6 +644,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
         lock (_relayLock)
         {
             Interlocked.Increment(ref _relayedIn);
+            Interlocked.Add(ref _relayRxBytes, datagram.Length);
             Handle(datagram, source[..18], _relayOutput, default, null, from);
         }
     }
@@ -668,6 +680,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             if (Volatile.Read(ref _udp).Send(buffer.AsSpan(0, result.Length), endpoint))
             {
                 Interlocked.Increment(ref _txPackets);
+                Interlocked.Add(ref _directTxBytes, result.Length);
             }
         }
         else if (devicePeer.ViaRelay && Volatile.Read(ref _relay) is { } relay)
@@ -675,6 +688,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             if (relay.Send(devicePeer.Peer.PublicKey, buffer.AsSpan(0, result.Length)))
             {
                 Interlocked.Increment(ref _relayedOut);
+                Interlocked.Add(ref _relayTxBytes, result.Length);
             }
         }
         else
@@ -785,4 +799,10 @@ public interface IRelayTransport
 public delegate void OtherDatagramHandler(ReadOnlySpan<byte> datagram, System.Net.IPEndPoint from);
 
 /// <summary>A snapshot of a device's packet counters.</summary>
-public sealed record DeviceCounters(long RxDatagrams, long TxDatagrams, IReadOnlyDictionary<string, long> Drops);
+public sealed record DeviceCounters(long RxDatagrams, long TxDatagrams, IReadOnlyDictionary<string, long> Drops, PathBytes Paths);
+
+/// <summary>
+/// Bytes of WireGuard messages (the UDP payload, or the datagram inside a relay frame; no IP, UDP or
+/// relay framing) received and sent directly over UDP and through the relay.
+/// </summary>
+public sealed record PathBytes(long DirectRx, long DirectTx, long RelayRx, long RelayTx);

@@ -138,8 +138,12 @@ public sealed unsafe class BatchUdpSocket : IDisposable
     /// its Endpoint. Waits while the socket buffer is full. Returns how many the kernel accepted;
     /// datagrams it refused are skipped. 0 after Dispose.
     /// </summary>
-    public int SendBatch(PacketBatch batch, int count)
+    public int SendBatch(PacketBatch batch, int count) => SendBatch(batch, count, out _);
+
+    /// <summary>As <see cref="SendBatch(PacketBatch, int)"/>; <paramref name="bytes"/> is the payload the kernel accepted.</summary>
+    public int SendBatch(PacketBatch batch, int count, out long bytes)
     {
+        bytes = 0;
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, batch.Count);
@@ -157,6 +161,11 @@ public sealed unsafe class BatchUdpSocket : IDisposable
                 int n = Native.SendMMsg(_fd, messages + next, (uint)(count - next), 0);
                 if (n > 0)
                 {
+                    for (int i = next; i < next + n; i++)
+                    {
+                        bytes += messages[i].Length;
+                    }
+
                     next += n;
                     sent += n;
                     continue;

@@ -8,9 +8,9 @@ namespace Mesh.Sidecar.Agent;
 
 /// <summary>
 /// The agent's health and metrics on port 9001 (DESIGN.md): `/metrics` in Prometheus format through
-/// OpenTelemetry's HttpListener exporter — peers (direct and relayed), datagrams on each path,
-/// bytes per direction, and dropped packets by reason — and `/healthz` (200 while connected to the
-/// coordinator, 503 otherwise).
+/// OpenTelemetry's HttpListener exporter — peers (direct and relayed), datagrams and bytes on each
+/// path (direct or relay), bytes per direction over all paths, completed handshakes, and dropped
+/// packets by reason — and `/healthz` (200 while connected to the coordinator, 503 otherwise).
 /// </summary>
 internal sealed class AgentMetrics : IDisposable
 {
@@ -42,6 +42,18 @@ internal sealed class AgentMetrics : IDisposable
             new Measurement<long>(device.RelayedIn, new KeyValuePair<string, object?>("direction", "rx")),
             new Measurement<long>(device.RelayedOut, new KeyValuePair<string, object?>("direction", "tx")),
         }, description: "WireGuard datagrams through the relay");
+        _meter.CreateObservableCounter("mesh_path_bytes", () =>
+        {
+            var paths = device.GetCounters().Paths;
+            return new[]
+            {
+                new Measurement<long>(paths.DirectRx, new KeyValuePair<string, object?>("path", "direct"), new KeyValuePair<string, object?>("direction", "rx")),
+                new Measurement<long>(paths.DirectTx, new KeyValuePair<string, object?>("path", "direct"), new KeyValuePair<string, object?>("direction", "tx")),
+                new Measurement<long>(paths.RelayRx, new KeyValuePair<string, object?>("path", "relay"), new KeyValuePair<string, object?>("direction", "rx")),
+                new Measurement<long>(paths.RelayTx, new KeyValuePair<string, object?>("path", "relay"), new KeyValuePair<string, object?>("direction", "tx")),
+            };
+        }, description: "Bytes of WireGuard messages on each path: direct (UDP payload) or through the relay (inside its frames)");
+        _meter.CreateObservableCounter("mesh_handshakes", () => device.Engine.HandshakesCompleted, description: "WireGuard handshakes completed (sessions confirmed), with every peer since the agent started");
         _meter.CreateObservableCounter("mesh_peer_bytes", () => new[]
         {
             new Measurement<long>(device.Engine.Peers.Sum(p => p.RxBytes), new KeyValuePair<string, object?>("direction", "rx")),

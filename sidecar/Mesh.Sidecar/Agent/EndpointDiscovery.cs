@@ -67,9 +67,12 @@ internal sealed class EndpointDiscovery
         return true;
     }
 
-    /// <summary>Every STUN server the relay map names, resolved, in map order.</summary>
+    /// <summary>
+    /// Every STUN endpoint the relay map names, resolved, in map order: each relay node's STUN
+    /// endpoint, then its alternate port (the same server on another port), if any.
+    /// </summary>
     public static IReadOnlyList<IPEndPoint> StunServersOf(Mesh.Protocol.Control.RelayMap? map) =>
-        [.. (map?.Regions ?? []).SelectMany(r => r.Nodes).Select(n => Resolve(n.StunEndpoint)).OfType<IPEndPoint>().Distinct()];
+        [.. (map?.Regions ?? []).SelectMany(r => r.Nodes).SelectMany(n => new[] { n.StunEndpoint, n.StunAlternateEndpoint }).Select(Resolve).OfType<IPEndPoint>().Distinct()];
 
     /// <summary>"host:port" or "ip:port", resolved; null when absent or unresolvable.</summary>
     private static IPEndPoint? Resolve(string? text)

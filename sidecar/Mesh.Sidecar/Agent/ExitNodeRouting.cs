@@ -217,7 +217,7 @@ internal sealed class ExitNodeRouting : IDisposable
                 result.UnionWith(Resolve(url.Host));
             }
 
-            if (node.StunEndpoint is { } stun)
+            foreach (var stun in new[] { node.StunEndpoint, node.StunAlternateEndpoint }.OfType<string>())
             {
                 if (IPEndPoint.TryParse(stun, out var endpoint))
                 {

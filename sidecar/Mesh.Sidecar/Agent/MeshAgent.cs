@@ -739,7 +739,8 @@ internal sealed class MeshAgent : IAsyncDisposable
 
     /// <summary>
     /// `netcheck`: does UDP get out (a STUN answer on the WireGuard socket), what is the public
-    /// endpoint, does the mapping vary by destination (needs two STUN servers), and the relay.
+    /// endpoint, does the mapping vary by destination (the mappings of the WireGuard socket that
+    /// two or more STUN endpoints saw, compared), and the relay.
     /// </summary>
     private async Task<LocalResponse> NetcheckAsync()
     {
@@ -751,20 +752,20 @@ internal sealed class MeshAgent : IAsyncDisposable
 
         var servers = EndpointDiscovery.StunServersOf(map);
         var lines = new List<string>();
-        var mappings = new List<IPEndPoint>();
+        var answers = new List<(IPEndPoint Server, IPEndPoint Mapped)>();
         foreach (var server in servers)
         {
             var (mapped, latency) = await _discovery!.QueryAsync(server, TimeSpan.FromSeconds(3), CancellationToken.None).ConfigureAwait(false);
             lines.Add(mapped is null ? $"stun {server}: no answer" : $"stun {server}: {mapped} in {latency.TotalMilliseconds:0.#} ms");
             if (mapped is not null)
             {
-                mappings.Add(mapped);
+                answers.Add((server, mapped));
             }
         }
 
-        lines.Insert(0, $"udp: {(mappings.Count > 0 ? "yes" : servers.Count == 0 ? "unknown (the map names no STUN server)" : "no (no STUN answer)")}");
-        lines.Insert(1, $"public endpoint: {(mappings.Count > 0 ? mappings[0].ToString() : "-")}");
-        lines.Insert(2, $"mapping varies by destination: {(mappings.Count >= 2 ? (mappings.Distinct().Count() > 1 ? "yes (direct paths need the relay more often)" : "no") : "unknown (needs two STUN servers)")}");
+        lines.Insert(0, $"udp: {(answers.Count > 0 ? "yes" : servers.Count == 0 ? "unknown (the map names no STUN server)" : "no (no STUN answer)")}");
+        lines.Insert(1, $"public endpoint: {(answers.Count > 0 ? answers[0].Mapped.ToString() : "-")}");
+        lines.Insert(2, $"mapping varies by destination: {MappingVariesByDestination(answers, servers.Count)}");
         if (_relay is { } relay)
         {
             lines.Add($"relay \"{relay.RegionCode}\" {relay.Url}: {(relay.Connected ? "connected" : "not connected")}");
@@ -775,6 +776,32 @@ internal sealed class MeshAgent : IAsyncDisposable
         }
 
         return new LocalResponse(true, Message: string.Join('\n', lines));
+    }
+
+    /// <summary>
+    /// Netcheck's verdict on the NAT's mapping: the public endpoints that different STUN
+    /// destinations saw for the same (WireGuard) socket, compared. Two ports of one server detect a
+    /// NAT that maps per destination port (what hole punching cares about; Linux's
+    /// <c>MASQUERADE --random-fully</c> does it); a NAT that maps per destination IP alone shows only
+    /// with STUN servers on different IPs.
+    /// </summary>
+    internal static string MappingVariesByDestination(IReadOnlyList<(IPEndPoint Server, IPEndPoint Mapped)> answers, int servers)
+    {
+        if (answers.Count < 2)
+        {
+            return servers switch
+            {
+                0 => "unknown (the relay map names no STUN server)",
+                1 => "unknown (the relay map names one STUN endpoint; comparing needs two, such as the coordinator's derp.server.stun_alternate_port)",
+                _ => $"unknown ({answers.Count} of {servers} STUN endpoints answered; comparing needs two)",
+            };
+        }
+
+        var compared = string.Join(" and ", answers.Select(a => a.Server));
+        var how = answers.Select(a => a.Server.Address).Distinct().Count() == 1 ? "one IP, different ports" : "different IPs";
+        return answers.Select(a => a.Mapped).Distinct().Count() > 1
+            ? $"yes (STUN {compared}, {how}, saw different mappings: the NAT gives each destination its own mapping; peers reach this node directly only after it has sent to them, and use the relay when both ends are behind such NATs)"
+            : $"no (STUN {compared}, {how}, saw the same mapping)";
     }
 
     /// <summary>Finds a peer by MagicDNS name, FQDN or mesh IP.</summary>

@@ -16,6 +16,8 @@ public class CoordinatorConfigTests
         Assert.True(config.Dns.MagicDns);
         Assert.Equal("./mesh-data/mesh.db", config.Database.Sqlite.Path);
         Assert.Equal("0.0.0.0:3478", config.Derp.Server.StunListenAddr);
+        Assert.Null(config.Derp.Server.StunAlternatePort);
+        Assert.Equal(3479, config.Derp.Server.ResolvedStunAlternatePort);
         Assert.EndsWith("mesh-data/mesh.sock", config.AdminSocketPath);
         Assert.Equal(TimeSpan.FromDays(180), config.NodeKeyExpiryTime);
     }
@@ -61,11 +63,29 @@ public class CoordinatorConfigTests
     [InlineData("node_key_expiry: soon", "node_key_expiry \"soon\"")]
     [InlineData("server_url: ftp://x", "server_url")]
     [InlineData("tls_cert_path: /x.pem", "set both")]
+    [InlineData("derp: {server: {stun_alternate_port: 70000}}", "derp.server.stun_alternate_port 70000: expected a UDP port")]
+    [InlineData("derp: {server: {stun_alternate_port: -1}}", "derp.server.stun_alternate_port -1: expected a UDP port")]
+    [InlineData("derp: {server: {stun_listen_addr: 0.0.0.0:4000, stun_alternate_port: 4000}}", "derp.server.stun_alternate_port 4000: the same port as derp.server.stun_listen_addr")]
+    [InlineData("derp: {server: {stun_listen_addr: 0.0.0.0:65535}}", "derp.server.stun_alternate_port: unset, and derp.server.stun_listen_addr's port 65535 has no next port")]
+    [InlineData("derp: {server: {stun_alternate_port: next}}", "'next'")]
     public void BadValue_NamesTheKey(string yaml, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => CoordinatorConfig.Load(yaml, "c.yaml"));
         Assert.Contains(expected, e.Message);
         Assert.StartsWith("c.yaml:", e.Message);
+    }
+
+    [Theory]
+    [InlineData("stun_listen_addr: 0.0.0.0:3478", 3479)]
+    [InlineData("stun_listen_addr: \"[::]:5000\"", 5001)]
+    [InlineData("{stun_listen_addr: 0.0.0.0:3478, stun_alternate_port: 4000}", 4000)]
+    [InlineData("{stun_listen_addr: 0.0.0.0:3478, stun_alternate_port: 0}", null)]
+    [InlineData("{stun_listen_addr: 0.0.0.0:65535, stun_alternate_port: 0}", null)]
+    [InlineData("stun_listen_addr: 127.0.0.1:0", 0)]
+    public void StunAlternatePort_DefaultsToTheNextPort_AndZeroTurnsItOff(string server, int? expected)
+    {
+        var yaml = server.StartsWith('{') ? $"derp: {{server: {server}}}" : $"derp: {{server: {{{server}}}}}";
+        Assert.Equal(expected, CoordinatorConfig.Load(yaml, "c.yaml").Derp.Server.ResolvedStunAlternatePort);
     }
 
     [Theory]

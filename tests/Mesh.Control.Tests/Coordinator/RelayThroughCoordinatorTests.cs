@@ -70,17 +70,66 @@ public sealed class RelayThroughCoordinatorTests
     }
 
     [Fact]
-    public async Task Stun_AnswersWithTheMappedAddress_AndTheRelayMapNamesItsPort()
+    public async Task Stun_AnswersOnBothPorts_AndTheRelayMapNamesThem()
     {
         await using var coordinator = await StartWithRelayAsync();
         using var node = coordinator.NewNode("n");
         await node.RegisterAsync(await coordinator.CreateKeyAsync("alice"));
-        var stun = (await node.MapAsync()).RelayMap!.Regions.Single().Nodes.Single().StunEndpoint!;
-        Assert.EndsWith($":{coordinator.Host.StunPort}", stun);
+        var relayNode = (await node.MapAsync()).RelayMap!.Regions.Single().Nodes.Single();
+        var port = coordinator.Host.StunPort!.Value;
+        var alternate = coordinator.Host.StunAlternatePort!.Value;
+        Assert.NotEqual(port, alternate);
+        Assert.Equal($"127.0.0.1:{port}", relayNode.StunEndpoint);
+        Assert.Equal($"127.0.0.1:{alternate}", relayNode.StunAlternateEndpoint);
 
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var mapped = await StunClient.QueryAsync(socket, new IPEndPoint(IPAddress.Loopback, coordinator.Host.StunPort!.Value), TimeSpan.FromSeconds(5), Token);
-        Assert.Equal(socket.LocalEndPoint, mapped);
+        foreach (var stun in new[] { port, alternate })
+        {
+            var mapped = await StunClient.QueryAsync(socket, new IPEndPoint(IPAddress.Loopback, stun), TimeSpan.FromSeconds(5), Token);
+            Assert.Equal(socket.LocalEndPoint, mapped);
+        }
+    }
+
+    [Fact]
+    public async Task StunAlternatePortZero_OneStunEndpointInTheMap()
+    {
+        await using var coordinator = await TestCoordinator.StartAsync(c =>
+        {
+            c.Derp.Server.Enabled = true;
+            c.Derp.Server.StunListenAddr = "127.0.0.1:0";
+            c.Derp.Server.StunAlternatePort = 0;
+        });
+        using var node = coordinator.NewNode("n");
+        await node.RegisterAsync(await coordinator.CreateKeyAsync("alice"));
+        var relayNode = (await node.MapAsync()).RelayMap!.Regions.Single().Nodes.Single();
+        Assert.Equal($"127.0.0.1:{coordinator.Host.StunPort}", relayNode.StunEndpoint);
+        Assert.Null(relayNode.StunAlternateEndpoint);
+        Assert.Null(coordinator.Host.StunAlternatePort);
+    }
+
+    [Fact]
+    public async Task StunAlternatePortTaken_StartFailsNamingTheKey()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+        var directory = Directory.CreateTempSubdirectory("mesh-coord-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<Mesh.Control.Configuration.ConfigException>(() => TestCoordinator.StartAsync(
+                c =>
+                {
+                    c.Derp.Server.Enabled = true;
+                    c.Derp.Server.StunListenAddr = "127.0.0.1:0";
+                    c.Derp.Server.StunAlternatePort = port;
+                },
+                directory));
+            Assert.StartsWith($"derp.server.stun_alternate_port {port}: STUN cannot listen on udp 127.0.0.1:{port}", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

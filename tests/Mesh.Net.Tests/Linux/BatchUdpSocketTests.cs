@@ -155,7 +155,8 @@ public sealed class BatchUdpSocketTests
             Fill(outgoing, 3, self, seed: 3);
             outgoing.SetEndpoint(1, unreachable);
 
-            Assert.Equal(2, socket.SendBatch(outgoing, 3));
+            Assert.Equal(2, socket.SendBatch(outgoing, 3, out var bytes));
+            Assert.Equal(outgoing.GetLength(0) + outgoing.GetLength(2), bytes); // the refused one is not counted
             Assert.False(socket.Send("x"u8, unreachable));
             var received = ReceiveAll(socket, incoming, 2);
             Assert.Equal([0, 2], received.Select(r => (int)r.Data[0]).Order());

@@ -7,7 +7,7 @@ namespace Mesh.Operator.Tests.Process;
 /// `mesh-operator coordinator` and the admin verbs as a user runs them: separate processes in one
 /// working directory, the verbs finding the coordinator through the default socket beside the
 /// default database (`./mesh-data/mesh.db`). The config file changes only the ports, to free ones:
-/// the defaults (8080, 9090, 3478) may be taken on a shared machine.
+/// the defaults (8080, 9090, 3478, 3479) may be taken on a shared machine.
 /// </summary>
 public sealed class CoordinatorProcessTests : IDisposable
 {
@@ -21,6 +21,11 @@ public sealed class CoordinatorProcessTests : IDisposable
     {
         Directory.CreateDirectory(_directory);
         var stunPort = MeshOperatorProcess.FreePort(ProtocolType.Udp);
+        var stunAlternatePort = stunPort;
+        while (stunAlternatePort == stunPort)
+        {
+            stunAlternatePort = MeshOperatorProcess.FreePort(ProtocolType.Udp);
+        }
         File.WriteAllText(Path.Combine(_directory, "ports.yaml"), $"""
             # The embedded defaults, but on free loopback ports.
             server_url: http://127.0.0.1:{_httpPort}
@@ -29,6 +34,7 @@ public sealed class CoordinatorProcessTests : IDisposable
             derp:
               server:
                 stun_listen_addr: 127.0.0.1:{stunPort}
+                stun_alternate_port: {stunAlternatePort}
             """);
     }
 

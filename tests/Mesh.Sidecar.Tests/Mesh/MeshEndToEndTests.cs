@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+using Mesh.Control.Tests.Operations;
 using Mesh.Sidecar.Tests.Infrastructure;
 
 namespace Mesh.Sidecar.Tests.Mesh;
@@ -168,7 +170,8 @@ public sealed class MeshRelayTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    private static readonly string[][] BlockUdp =
+    /// <summary>iptables rules that cut a LAN node's UDP to and from the rest of the LAN (TCP, and so the relay, still work).</summary>
+    internal static readonly string[][] BlockUdp =
     [
         ["iptables", "-A", "OUTPUT", "-p", "udp", "-d", "198.18.2.0/24", "-j", "DROP"],
         ["iptables", "-A", "INPUT", "-p", "udp", "-s", "198.18.2.0/24", "-j", "DROP"],
@@ -195,6 +198,7 @@ public sealed class MeshRelayTests
         var netcheck = (await n.CliAsync(Token, "netcheck")).EnsureSuccess().Stdout;
         Assert.Contains("udp: yes", netcheck);
         Assert.Contains($"public endpoint: {publicAddress}:", netcheck);
+        Assert.Contains("mapping varies by destination: no", netcheck);
         Assert.Contains("relay \"mesh\"", netcheck);
     }
 
@@ -220,6 +224,52 @@ public sealed class MeshRelayTests
         Assert.True(direct, $"not direct through both NATs: n: {(await n.StatusAsync(Token)).Peers.Single().Path}, m: {(await m.StatusAsync(Token)).Peers.Single().Path}\n{await lab.DescribeAsync()}");
         Assert.True((await m.PingAsync(n.V4!, Token)).Succeeded, "m → n");
         Assert.Contains("via direct", (await n.CliAsync(Token, "ping", "m")).EnsureSuccess().Stdout);
+    }
+
+    [Fact]
+    public async Task Netcheck_ComparesTwoStunPorts_AndSeesANatThatMapsPerDestination()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables", "sysctl");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var onLan = await lab.AddNodeAsync("l", key);
+        var (plain, plainAddress) = await lab.AddNodeBehindNatAsync("p", key);
+        var (random, randomAddress) = await lab.AddNodeBehindNatAsync("r", key, randomFully: true);
+
+        // The coordinator's STUN server answers on stun_listen_addr's port and the next one (derp.server.stun_alternate_port).
+        var primary = $"{MeshLab.CoordinatorAddress}:3478";
+        var alternate = $"{MeshLab.CoordinatorAddress}:3479";
+        var compared = $"STUN {primary} and {alternate}, one IP, different ports";
+
+        // MASQUERADE --random-fully: a new random port for each destination.
+        var (text, mappings) = await NetcheckAsync(random, primary, alternate);
+        Assert.Contains($"mapping varies by destination: yes ({compared}, saw different mappings", text);
+        Assert.Equal(randomAddress, mappings[0].Address.ToString());
+        Assert.Equal(randomAddress, mappings[1].Address.ToString());
+        Assert.NotEqual(mappings[0].Port, mappings[1].Port);
+
+        // Plain MASQUERADE keeps the source port, and no NAT at all maps nothing: the same mapping for both.
+        foreach (var (node, address) in new[] { (plain, plainAddress), (onLan, "198.18.2.") })
+        {
+            (text, mappings) = await NetcheckAsync(node, primary, alternate);
+            Assert.Contains($"mapping varies by destination: no ({compared}, saw the same mapping)", text);
+            Assert.StartsWith(address, mappings[0].Address.ToString(), StringComparison.Ordinal);
+            Assert.Equal(mappings[0], mappings[1]);
+        }
+    }
+
+    /// <summary>`mesh-sidecar netcheck` on <paramref name="node"/>: its output, and the mapping each STUN endpoint reported.</summary>
+    private static async Task<(string Text, System.Net.IPEndPoint[] Mappings)> NetcheckAsync(MeshNode node, params string[] stunEndpoints)
+    {
+        var text = (await node.CliAsync(Token, "netcheck")).EnsureSuccess().Stdout;
+        Assert.Contains("udp: yes", text);
+        var mappings = stunEndpoints.Select(stun =>
+        {
+            var line = Regex.Match(text, $@"^stun {Regex.Escape(stun)}: (\S+) in ", RegexOptions.Multiline);
+            Assert.True(line.Success, $"{node.Name}: netcheck has no answer from STUN {stun}:\n{text}");
+            return System.Net.IPEndPoint.Parse(line.Groups[1].Value);
+        }).ToArray();
+        return (text, mappings);
     }
 
     [Fact]
@@ -302,25 +352,95 @@ public sealed class MeshAgentMetricsTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
+    // An echo with 1,200 bytes of payload is a 1,228-byte IP packet; WireGuard pads it to 1,232 and
+    // adds a 16-byte header and a 16-byte tag: 1,264 bytes on either path.
+    private const int PingPayload = 1200;
+    private const long PingWireBytes = 1264;
+
+    private static readonly Uri MetricsUrl = new("http://127.0.0.1:9001/metrics");
+
     [Fact]
-    public async Task HealthAndMetrics_OnPort9001_ReportPeersAndDrops()
+    public async Task HealthAndMetrics_OnPort9001_ReportPeersBytesPerPathAndHandshakes()
     {
-        Requirements.SkipUnlessNetworkTestsCanRun();
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables");
         await using var lab = await MeshLab.StartAsync();
         var key = await lab.CreateKeyAsync("alice");
         var a = await lab.AddNodeAsync("a", key);
         var b = await lab.AddNodeAsync("b", key);
+        var c = await lab.AddNodeAsync("c", key, async ns =>
+        {
+            foreach (var rule in MeshRelayTests.BlockUdp)
+            {
+                await ns.CheckAsync(rule, Token);
+            }
+        });
         await lab.WaitForFullMeshAsync();
-        Assert.True((await a.PingAsync(b.V4!, Token)).Succeeded);
+        Assert.True((await a.PingAsync(b.V4!, Token)).Succeeded, "a → b");
+        var reached = await Eventually.TryAsync(async ct => (await a.PingAsync(c.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(15), Token);
+        Assert.True(reached, $"a → c (UDP blocked) got no reply through the relay\n{await lab.DescribeAsync()}");
+        var relayed = await Eventually.TryAsync(async ct => (await a.StatusAsync(ct)).Peers.Single(p => p.Name == "c").Path == "relay \"mesh\"", TimeSpan.FromSeconds(10), Token);
+        Assert.True(relayed, "a's status does not say c is relayed");
 
         using var http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (context, ct) => await ConnectInAsync(a, context.DnsEndPoint, ct) });
         var health = await http.GetAsync("http://127.0.0.1:9001/healthz", Token);
         Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
-        var metrics = await http.GetStringAsync("http://127.0.0.1:9001/metrics", Token);
-        Assert.Matches(new System.Text.RegularExpressions.Regex(@"^mesh_peers(\{\})? 1$", System.Text.RegularExpressions.RegexOptions.Multiline), metrics);
-        Assert.Matches(new System.Text.RegularExpressions.Regex(@"^mesh_peers_with_session(\{\})? 1$", System.Text.RegularExpressions.RegexOptions.Multiline), metrics);
-        Assert.Contains("mesh_udp_datagrams_total{direction=\"rx\"}", metrics);
-        Assert.Contains("mesh_peer_bytes_total{direction=\"tx\"}", metrics);
+        var metrics = await PrometheusScrape.GetAsync(http, MetricsUrl);
+        Assert.Equal(2, metrics.Value("mesh_peers"));
+        Assert.Equal(1, metrics.Value("mesh_peers_relayed"));
+        Assert.Equal(2, metrics.Value("mesh_peers_with_session"));
+        Assert.Equal("counter", metrics.TypeOf("mesh_handshakes_total"));
+        Assert.True(metrics.Value("mesh_handshakes_total") >= 2, $"a has sessions with b and c, so at least two completed handshakes:\n{metrics}");
+        Assert.NotNull(metrics.Value("mesh_udp_datagrams_total", ("direction", "rx")));
+        Assert.NotNull(metrics.Value("mesh_relayed_datagrams_total", ("direction", "tx")));
+        Assert.NotNull(metrics.Value("mesh_peer_bytes_total", ("direction", "tx")));
+
+        // Through the relay to c: relay bytes grow by at least the echoes and the replies; direct ones hardly move.
+        var (ping, grew) = await PingAndMeasureAsync(http, a, c, "relay");
+        Assert.True(grew.RelayTx >= ping.Sent * PingWireBytes && grew.RelayRx >= ping.Received * PingWireBytes, $"relay bytes grew by {grew} for {ping}");
+        Assert.True(grew.DirectTx < ping.Sent * PingWireBytes / 2 && grew.DirectRx < ping.Sent * PingWireBytes / 2, $"a relayed ping moved direct bytes: {grew} for {ping}");
+
+        // And directly to b: the other way round.
+        (ping, grew) = await PingAndMeasureAsync(http, a, b, "direct");
+        Assert.True(grew.DirectTx >= ping.Sent * PingWireBytes && grew.DirectRx >= ping.Received * PingWireBytes, $"direct bytes grew by {grew} for {ping}");
+        Assert.True(grew.RelayTx < ping.Sent * PingWireBytes / 2 && grew.RelayRx < ping.Sent * PingWireBytes / 2, $"a direct ping moved relay bytes: {grew} for {ping}");
+    }
+
+    private sealed record PingCount(int Sent, int Received);
+
+    private sealed record PathBytes(long DirectRx, long DirectTx, long RelayRx, long RelayTx)
+    {
+        public static PathBytes operator -(PathBytes x, PathBytes y) => new(x.DirectRx - y.DirectRx, x.DirectTx - y.DirectTx, x.RelayRx - y.RelayRx, x.RelayTx - y.RelayTx);
+    }
+
+    private static async Task<PathBytes> PathBytesAsync(HttpClient http)
+    {
+        var scrape = await PrometheusScrape.GetAsync(http, MetricsUrl);
+        long Bytes(string path, string direction) =>
+            (long)(scrape.Value("mesh_path_bytes_total", ("path", path), ("direction", direction)) ?? throw new InvalidOperationException($"no mesh_path_bytes_total{{path=\"{path}\",direction=\"{direction}\"}}:\n{scrape}"));
+        return new PathBytes(Bytes("direct", "rx"), Bytes("direct", "tx"), Bytes("relay", "rx"), Bytes("relay", "tx"));
+    }
+
+    /// <summary>
+    /// Five 1,200-byte pings from <paramref name="from"/> to <paramref name="to"/>, then scrapes of
+    /// <paramref name="from"/>'s metrics until <paramref name="path"/>'s bytes have grown by the
+    /// pings (or 5 s have passed). Returns the pings counted and how much each counter grew.
+    /// </summary>
+    private static async Task<(PingCount Ping, PathBytes Grew)> PingAndMeasureAsync(HttpClient http, MeshNode from, MeshNode to, string path)
+    {
+        var before = await PathBytesAsync(http);
+        var result = await from.Namespace.ExecAsync(["ping", "-4", "-c", "5", "-i", "0.2", "-s", $"{PingPayload}", "-W", "3", to.V4!.ToString()], Token, TimeSpan.FromSeconds(30));
+        Assert.True(result.Succeeded, $"{from.Name} → {to.Name}:\n{result.Describe()}");
+        var counts = Regex.Match(result.Stdout, @"(\d+) packets transmitted, (\d+) received");
+        Assert.True(counts.Success, result.Describe());
+        var ping = new PingCount(int.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        var grew = new PathBytes(0, 0, 0, 0);
+        await Eventually.TryAsync(async _ =>
+        {
+            grew = await PathBytesAsync(http) - before;
+            var (rx, tx) = path == "relay" ? (grew.RelayRx, grew.RelayTx) : (grew.DirectRx, grew.DirectTx);
+            return tx >= ping.Sent * PingWireBytes && rx >= ping.Received * PingWireBytes;
+        }, TimeSpan.FromSeconds(5), Token, TimeSpan.FromMilliseconds(250));
+        return (ping, grew);
     }
 
     /// <summary>A TCP connection opened inside the node's namespace (the port listens there).</summary>

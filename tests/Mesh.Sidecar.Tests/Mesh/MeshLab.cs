@@ -145,13 +145,15 @@ internal sealed class MeshLab : IAsyncDisposable
 
     public async Task<int> NodeCountAsync() => JsonDocument.Parse(await OperatorAsync("nodes", "list", "-o", "json")).RootElement.GetArrayLength();
 
-    /// <summary>Starts `mesh-sidecar up` in a new namespace and waits until it has its mesh addresses.</summary>
     /// <summary>
     /// A node on a private network (198.19.5.2/24) behind a router namespace on the LAN that
-    /// masquerades it (iptables MASQUERADE, the common home/cloud NAT). Returns the node and the
+    /// masquerades it (iptables MASQUERADE, the common home/cloud NAT: it keeps the source port when
+    /// it can, so every destination sees the same mapping). With <paramref name="randomFully"/> the
+    /// router masquerades with <c>--random-fully</c>: each new destination (address and port) gets a
+    /// random source port — a NAT whose mapping varies by destination. Returns the node and the
     /// router's LAN address — the node's public address as everyone else sees it.
     /// </summary>
-    public async Task<(MeshNode Node, string PublicAddress)> AddNodeBehindNatAsync(string name, string authKey)
+    public async Task<(MeshNode Node, string PublicAddress)> AddNodeBehindNatAsync(string name, string authKey, bool randomFully = false)
     {
         var publicAddress = $"198.18.2.{_nextAddress}";
         var router = await AttachAsync(name + "r");
@@ -163,7 +165,7 @@ internal sealed class MeshLab : IAsyncDisposable
         await router.CheckAsync(["ip", "addr", "add", "198.19.5.1/24", "dev", outer], Token);
         await router.CheckAsync(["ip", "link", "set", outer, "up"], Token);
         await router.CheckAsync(["sysctl", "-qw", "net.ipv4.ip_forward=1"], Token);
-        await router.CheckAsync(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "198.19.5.0/24", "-o", lanLink, "-j", "MASQUERADE"], Token);
+        await router.CheckAsync(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "198.19.5.0/24", "-o", lanLink, "-j", "MASQUERADE", .. (string[])(randomFully ? ["--random-fully"] : [])], Token);
 
         // Like a home router, it takes nothing unsolicited on its outside. (Without this, Linux
         // confirms a connection-tracking entry for an unsolicited datagram to the router itself, and
@@ -185,6 +187,7 @@ internal sealed class MeshLab : IAsyncDisposable
         return (meshNode, publicAddress);
     }
 
+    /// <summary>Starts `mesh-sidecar up` in a new namespace and waits until it has its mesh addresses.</summary>
     public Task<MeshNode> AddNodeAsync(string name, string authKey, params string[] extraArgs) =>
         AddNodeAsync(name, authKey, null, extraArgs);
 
