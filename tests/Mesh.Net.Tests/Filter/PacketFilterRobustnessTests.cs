@@ -124,10 +124,18 @@ public sealed class PacketFilterRobustnessTests
         }
 
         Run(1000);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run(10_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
-        Assert.Equal(11_000 * 6, accepted);
+
+        // A per-packet allocation shows in every block; a one-off by the runtime shows in one block
+        // only. Steady state = some block of 10,000 rounds allocates nothing.
+        var blocks = new List<long>();
+        for (int block = 0; block < 3 && (blocks.Count == 0 || blocks[^1] != 0); block++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Run(10_000);
+            blocks.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        Assert.True(blocks[^1] == 0, $"bytes allocated per block of 10,000 rounds: {string.Join(", ", blocks)}");
+        Assert.Equal((1000 + (blocks.Count * 10_000)) * 6, accepted);
     }
 }
