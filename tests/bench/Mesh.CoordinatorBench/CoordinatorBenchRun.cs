@@ -297,7 +297,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
     {
         var text = Figures.MemoryText(_options.CoordinatorPid);
         return await _coordinator.ScrapeAsync(CancellationToken.None) is { HeapBytes: > 0 } m
-            ? string.Create(CultureInfo.InvariantCulture, $"{text}; GC heap {m.HeapBytes / Mib:F0} MiB")
+            ? string.Create(CultureInfo.InvariantCulture, $"{text}; GC heap {m.HeapBytes / Mib:F0} MiB (large objects {m.LargeObjectHeapBytes / Mib:F0})")
             : text;
     }
 

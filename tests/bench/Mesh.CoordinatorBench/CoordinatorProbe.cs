@@ -49,7 +49,7 @@ internal sealed class CoordinatorProbe(int? pid, Uri? metrics) : IDisposable
         try
         {
             var text = await _http.GetStringAsync(metrics, cancellationToken);
-            double sum = 0, allocated = 0, heap = 0;
+            double sum = 0, allocated = 0, heap = 0, loh = 0;
             long count = 0, pushes = 0, gen2 = 0;
             foreach (var line in text.Split('\n'))
             {
@@ -79,6 +79,7 @@ internal sealed class CoordinatorProbe(int? pid, Uri? metrics) : IDisposable
                 else if (name == "dotnet_gc_last_collection_heap_size_bytes")
                 {
                     heap += value; // one line per generation
+                    loh += line.Contains("\"loh\"", StringComparison.Ordinal) ? value : 0;
                 }
                 else if (name == "dotnet_gc_collections_total" && line.Contains("\"gen2\"", StringComparison.Ordinal))
                 {
@@ -86,7 +87,7 @@ internal sealed class CoordinatorProbe(int? pid, Uri? metrics) : IDisposable
                 }
             }
 
-            return new Scrape(sum, count, pushes, allocated, heap, gen2);
+            return new Scrape(sum, count, pushes, allocated, heap, loh, gen2);
         }
         catch (HttpRequestException)
         {
@@ -95,7 +96,7 @@ internal sealed class CoordinatorProbe(int? pid, Uri? metrics) : IDisposable
     }
 
     /// <summary>One read of /metrics; the GC figures are 0 when the coordinator does not export the runtime's meter.</summary>
-    internal sealed record Scrape(double CompileSeconds, long Compiles, long Pushes, double AllocatedBytes, double HeapBytes, long Gen2Collections);
+    internal sealed record Scrape(double CompileSeconds, long Compiles, long Pushes, double AllocatedBytes, double HeapBytes, double LargeObjectHeapBytes, long Gen2Collections);
 
     public void Dispose() => _http.Dispose();
 }
