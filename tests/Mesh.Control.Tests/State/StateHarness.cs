@@ -102,6 +102,13 @@ internal sealed class MapStreamReader : IAsyncDisposable
 
     public Dictionary<long, MapNode> Peers { get; } = [];
     public MapNode? Self { get; private set; }
+
+    /// <summary>The packet filter in force: the last one received.</summary>
+    public IReadOnlyList<FilterRule>? Filter { get; private set; }
+
+    /// <summary>Messages that carried a packet filter (the full map's included).</summary>
+    public int FiltersReceived { get; private set; }
+
     public int Messages { get; private set; }
     public int FullMaps { get; private set; }
     public int PeersChangedEntries { get; private set; }
@@ -161,13 +168,22 @@ internal sealed class MapStreamReader : IAsyncDisposable
         }
 
         Self = map.Self ?? Self;
+        if (map.PacketFilter is not null)
+        {
+            Filter = map.PacketFilter;
+            FiltersReceived++;
+        }
     }
 
-    /// <summary>Whether what this stream applied equals <paramref name="full"/> (peers compared as JSON, in any order).</summary>
+    /// <summary>Whether what this stream applied equals <paramref name="full"/> (peers compared as JSON, in any order; the packet filter too).</summary>
     public bool Matches(MapResponse full) =>
         Json(Self) == Json(full.Self)
+        && FilterJson(Filter) == FilterJson(full.PacketFilter)
         && Peers.Count == full.Peers!.Count
         && full.Peers.All(p => Peers.TryGetValue(p.Id, out var mine) && Json(mine) == Json(p));
+
+    private static string FilterJson(IReadOnlyList<FilterRule>? filter) =>
+        JsonSerializer.Serialize(new MapResponse { PacketFilter = filter ?? [] }, ControlJsonContext.Default.MapResponse);
 
     private static string Json(MapNode? node) =>
         JsonSerializer.Serialize(new MapResponse { Self = node }, ControlJsonContext.Default.MapResponse);
