@@ -117,9 +117,10 @@ public sealed partial class MeshState : IDisposable
     public static readonly TimeSpan DefaultLastSeenWriteInterval = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Last-seen times are kept in memory — what `nodes list` shows is always current — and written to
-    /// the store this often, at the next housekeeping tick after a node disconnects, and on dispose:
-    /// not once per map request, which at 10,000 nodes was a synchronous SQLite write (with fsync) each.
+    /// Last-seen times are kept in memory — what `nodes list` shows is always current, every map request
+    /// counting — and written to the store this often, at the next housekeeping tick after a node
+    /// disconnects, and on dispose, each time in one transaction: a write (with fsync) per request or per
+    /// disconnect does not scale to 10,000 nodes.
     /// </summary>
     public TimeSpan LastSeenWriteInterval { get; init; } = DefaultLastSeenWriteInterval;
 
