@@ -332,7 +332,7 @@ internal sealed class MapStreamHub : IDisposable
             }
 
             // The node holds the filter of the policy it was last brought to: compared rule by rule,
-            // not as text kept per stream (1,000 streams kept 100 MB of filter text under a per-user policy).
+            // not as text kept per stream (about 100 KB a stream under the bench's per-user policy, by estimate).
             IReadOnlyList<FilterRule>? filter = null;
             if (!ReferenceEquals(old.Policy, snapshot.Policy) && !SameFilter(old.Policy.FilterFor(oldSelf.Name), snapshot.Policy.FilterFor(self.Name)))
             {
