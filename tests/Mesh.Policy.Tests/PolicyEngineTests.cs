@@ -96,6 +96,27 @@ public sealed class PolicyEngineTests
         Assert.Empty(p.PeersOf("desk"));
     }
 
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("""{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}]}""")]
+    public void PeersOf_EveryoneSeesEveryone_EveryOtherNodeInTopologyOrder_ByIndexAndByEnumeration(string policy)
+    {
+        var p = PolicyEngine.Compile(policy, Topo.Small);
+        var names = Topo.Small.Nodes.Select(n => n.Name).ToList();
+        foreach (var name in names)
+        {
+            var expected = names.Where(n => n != name).ToList();
+            var peers = p.PeersOf(name);
+
+            Assert.Equal(expected.Count, peers.Count);
+            Assert.Equal(expected, peers);
+            Assert.Equal(expected, Enumerable.Range(0, peers.Count).Select(i => peers[i]));
+            Assert.Throws<ArgumentOutOfRangeException>(() => peers[peers.Count]);
+            Assert.Throws<ArgumentOutOfRangeException>(() => peers[-1]);
+            Assert.Same(peers, p.PeersOf(name));
+        }
+    }
+
     [Fact]
     public void PeersOf_OneWayRule_BothSidesSeeEachOther()
     {

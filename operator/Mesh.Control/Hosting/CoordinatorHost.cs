@@ -32,6 +32,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
     public const string ControlKeySetting = "control_private_key";
     private static readonly TimeSpan TickInterval = TimeSpan.FromSeconds(2);
 
+    /// <summary>The .NET runtime's built-in meter (dotnet_gc_*, dotnet_process_*), exported beside the coordinator's own.</summary>
+    public const string RuntimeMeterName = "System.Runtime";
+
     private readonly WebApplication _app;
     private readonly MeshStore _store;
     private readonly CancellationTokenSource _stop = new();
@@ -152,7 +155,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 builder.Services.AddMeshRelay(o => o.PrivateKey = controlKey);
             }
 
-            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(metricsInstance.Name).AddPrometheusExporter());
+            // The runtime's own meter too (GC heap, allocations, working set): the coordinator's memory is
+            // dominated by map streams, and an operator sizing one wants to see it.
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(metricsInstance.Name, RuntimeMeterName).AddPrometheusExporter());
 
             var app = builder.Build();
             var metricsPort = metrics?.Port;

@@ -330,7 +330,7 @@ public sealed partial class MeshState : IMeshAdmin
 
     private NodeView ToView(MeshNodeState n) => new(
         n.Id, n.Name, n.Hostname, n.UserName, n.Tags, [.. new[] { n.IPv4?.ToString(), n.IPv6?.ToString() }.OfType<string>()],
-        n.NodeKey.ToString(), n.MachineKey.ToString(), n.Online, n.LastSeen, n.KeyExpiryDisabled ? null : n.Expiry, n.IsExpired(_time.GetUtcNow()),
+        n.NodeKey.ToString(), n.MachineKey.ToString(), n.Online, LastSeenLocked(n.Id, n.LastSeen), n.KeyExpiryDisabled ? null : n.Expiry, n.IsExpired(_time.GetUtcNow()),
         n.Ephemeral, n.AdvertisedRoutes, n.ApprovedRoutes, n.CreatedAt);
 
     private RouteView ToView(RouteRecord r)

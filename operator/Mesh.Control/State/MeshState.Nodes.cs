@@ -256,6 +256,7 @@ public sealed partial class MeshState : INodeService
 
             var changed = false;
             var recompile = false;
+            SeenLocked(id, now);
             var disco = request.DiscoKey?.ToString();
             if (!endpoints.SequenceEqual(node.Endpoints) || request.DiscoKey != node.DiscoKey || request.HomeRelay != node.HomeRelay)
             {
@@ -356,7 +357,10 @@ public sealed partial class MeshState : INodeService
             _openStreams.Remove(id);
             if (_nodes.ContainsKey(id))
             {
-                _store.SetNodeLastSeen(id, _time.GetUtcNow());
+                // Offline from now: the time is in the node's state at once (RefreshLocked) and in the
+                // store at the next tick, with every other disconnect since (one transaction for a burst).
+                SeenLocked(id, _time.GetUtcNow());
+                _seenDisconnected = true;
                 RefreshLocked(id);
                 ChangedLocked(topology: false);
             }

@@ -52,6 +52,12 @@ public sealed partial class MeshState : IDisposable
     private volatile bool _snapshotDirty;
     private DateTimeOffset _expiryCheckedAt;
 
+    // Last seen (docs/coordinator.md, "Last seen"): kept here, written to the store in batches.
+    private readonly Dictionary<long, DateTimeOffset> _seen = [];
+    private readonly HashSet<long> _seenUnwritten = [];
+    private bool _seenDisconnected;
+    private DateTimeOffset _seenWrittenAt;
+
     public MeshState(MeshStore store, CoordinatorConfig config, TimeProvider? time = null, ILogger? logger = null, MeshMetrics? metrics = null)
     {
         _store = store;
@@ -88,6 +94,7 @@ public sealed partial class MeshState : IDisposable
         LoadPolicy();
         _policy = CompileLocked(_policyText, runTests: false);
         _expiryCheckedAt = _time.GetUtcNow();
+        _seenWrittenAt = _expiryCheckedAt;
         _snapshot = new NetmapSnapshot([.. _nodes.Values], _policy, _dns, _relayMap, config.Dns.BaseDomain, _expiryCheckedAt, previous: null);
         Metrics.ObserveNodes(() =>
         {
@@ -105,6 +112,17 @@ public sealed partial class MeshState : IDisposable
     }
 
     public MeshMetrics Metrics { get; }
+
+    /// <summary>How often last-seen times are written to the store (nodes with an open stream then count as seen).</summary>
+    public static readonly TimeSpan DefaultLastSeenWriteInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Last-seen times are kept in memory — what `nodes list` shows is always current, every map request
+    /// counting — and written to the store this often, at the next housekeeping tick after a node
+    /// disconnects, and on dispose, each time in one transaction: a write (with fsync) per request or per
+    /// disconnect does not scale to 10,000 nodes.
+    /// </summary>
+    public TimeSpan LastSeenWriteInterval { get; init; } = DefaultLastSeenWriteInterval;
 
     /// <summary>Raised (under the state's lock: keep handlers quick) when a node is deleted or its key expires.</summary>
     public event Action<NodeKey>? NodeRevoked;
@@ -172,11 +190,11 @@ public sealed partial class MeshState : IDisposable
             }
 
             var stale = _nodes.Values
-                .Where(n => n.Ephemeral && !n.Online && (n.LastSeen ?? n.CreatedAt) + _config.EphemeralInactivityTime <= now)
+                .Where(n => n.Ephemeral && !n.Online && (LastSeenLocked(n.Id, n.LastSeen) ?? n.CreatedAt) + _config.EphemeralInactivityTime <= now)
                 .ToList();
             foreach (var node in stale)
             {
-                _logger.LogInformation("Removing ephemeral node {Node} ({Id}): offline since {LastSeen}", node.Name, node.Id, node.LastSeen);
+                _logger.LogInformation("Removing ephemeral node {Node} ({Id}): offline since {LastSeen}", node.Name, node.Id, LastSeenLocked(node.Id, node.LastSeen));
                 RemoveNodeLocked(node);
             }
 
@@ -184,6 +202,81 @@ public sealed partial class MeshState : IDisposable
             {
                 ChangedLocked(topology: stale.Count > 0);
             }
+
+            WriteSeenLocked(now, force: false);
+        }
+    }
+
+    /// <summary>Writes every last-seen time not in the store yet (at shutdown, and when a test wants the store current).</summary>
+    public void FlushLastSeen()
+    {
+        lock (_lock)
+        {
+            WriteSeenLocked(_time.GetUtcNow(), force: true);
+        }
+    }
+
+    /// <summary>The node was seen now (a map request, a stream opened or closed): in memory only, written later.</summary>
+    private void SeenLocked(long id, DateTimeOffset now)
+    {
+        _seen[id] = now;
+        _seenUnwritten.Add(id);
+    }
+
+    /// <summary>When the node was last seen: the later of the store's time (in the node's state) and one not yet written.</summary>
+    private DateTimeOffset? LastSeenLocked(long id, DateTimeOffset? stored) =>
+        _seen.TryGetValue(id, out var seen) && (stored is null || seen > stored) ? seen : stored;
+
+    /// <summary>
+    /// Writes the last-seen times not yet stored, in one transaction: when <see cref="LastSeenWriteInterval"/>
+    /// passed since the last write (nodes with an open stream then count as seen now, so after a crash
+    /// the store is at most that far behind), after a disconnect, or when <paramref name="force"/>d.
+    /// A failed write is logged and retried at the next tick.
+    /// </summary>
+    private void WriteSeenLocked(DateTimeOffset now, bool force)
+    {
+        var periodic = force || now - _seenWrittenAt >= LastSeenWriteInterval;
+        if (!periodic && !_seenDisconnected)
+        {
+            return;
+        }
+
+        if (periodic)
+        {
+            foreach (var (id, streams) in _openStreams)
+            {
+                if (streams > 0 && _nodes.ContainsKey(id))
+                {
+                    SeenLocked(id, now);
+                }
+            }
+        }
+
+        if (_seenUnwritten.Count > 0)
+        {
+            var batch = new List<(long, DateTimeOffset)>(_seenUnwritten.Count);
+            foreach (var id in _seenUnwritten)
+            {
+                batch.Add((id, _seen[id]));
+            }
+
+            try
+            {
+                _store.SetNodesLastSeen(batch);
+            }
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
+            {
+                _logger.LogError(e, "Writing the last-seen times of {Count} nodes failed; retrying at the next tick", batch.Count);
+                return;
+            }
+
+            _seenUnwritten.Clear();
+        }
+
+        _seenDisconnected = false;
+        if (periodic)
+        {
+            _seenWrittenAt = now;
         }
     }
 
@@ -309,7 +402,7 @@ public sealed partial class MeshState : IDisposable
             IPv6 = record.IPv6 is null ? null : IPAddress.Parse(record.IPv6),
             Endpoints = record.Endpoints,
             HomeRelay = record.HomeRelay,
-            LastSeen = record.LastSeen,
+            LastSeen = LastSeenLocked(record.Id, record.LastSeen),
             Expiry = record.Expiry,
             KeyExpiryDisabled = record.KeyExpiryDisabled,
             Ephemeral = record.Ephemeral,
@@ -386,6 +479,8 @@ public sealed partial class MeshState : IDisposable
     private void RemoveNodeLocked(MeshNodeState node)
     {
         _store.DeleteNode(node.Id);
+        _seen.Remove(node.Id);
+        _seenUnwritten.Remove(node.Id);
         UnindexLocked(_nodes.TryGetValue(node.Id, out var current) ? current : node);
         if (node.IPv4 is not null)
         {
@@ -434,6 +529,8 @@ public sealed partial class MeshState : IDisposable
 
     public void Dispose()
     {
+        // Shutdown: what was seen since the last write goes to the store before the streams end.
+        FlushLastSeen();
         Hub.Dispose();
         Metrics.Dispose();
     }

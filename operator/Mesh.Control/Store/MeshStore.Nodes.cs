@@ -72,6 +72,33 @@ public sealed partial class MeshStore
     public NodeRecord SetNodeLastSeen(long id, DateTimeOffset lastSeen) =>
         Locked(() => UpdateNodeLocked(NodeRecordKey(id), "last_seen = $seen", ("$seen", lastSeen)));
 
+    /// <summary>
+    /// Records when many nodes were last seen, in one transaction (one sync to disk, however many
+    /// nodes). A time not later than the stored one, or a node that no longer exists, is skipped.
+    /// Returns how many nodes were updated.
+    /// </summary>
+    public int SetNodesLastSeen(IReadOnlyCollection<(long Id, DateTimeOffset LastSeen)> seen)
+    {
+        ArgumentNullException.ThrowIfNull(seen);
+        if (seen.Count == 0)
+        {
+            return 0;
+        }
+
+        return InTransaction(() =>
+        {
+            var updated = 0;
+            foreach (var (id, lastSeen) in seen)
+            {
+                updated += Execute(
+                    "UPDATE nodes SET last_seen = $seen WHERE id = $id AND (last_seen IS NULL OR last_seen < $seen)",
+                    ("$seen", lastSeen), ("$id", id));
+            }
+
+            return updated;
+        });
+    }
+
     /// <summary>Replaces the node's tags (validation against the policy is the caller's).</summary>
     public NodeRecord SetNodeTags(long id, IReadOnlyList<string> tags)
     {

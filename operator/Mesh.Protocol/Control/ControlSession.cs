@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Security.Cryptography;
 using Mesh.WireGuard;
 using Mesh.WireGuard.Crypto;
 
@@ -23,6 +24,7 @@ public sealed class ControlSession : IDisposable
     private const int TagSize = 16;
     private readonly AeadContext _send;
     private readonly AeadContext _receive;
+    private readonly byte[] _sendKey;
     private readonly Lock _replayLock = new();
     private readonly ReplayWindow _replay = new();
     private readonly TimeProvider _time;
@@ -32,6 +34,7 @@ public sealed class ControlSession : IDisposable
     internal ControlSession(ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, uint localIndex, uint remoteIndex, MachineKey peer, TimeProvider time)
     {
         _send = new AeadContext(sendKey);
+        _sendKey = sendKey[..ChaChaPoly.KeySize].ToArray();
         _receive = new AeadContext(receiveKey);
         LocalIndex = localIndex;
         RemoteIndex = remoteIndex;
@@ -78,6 +81,30 @@ public sealed class ControlSession : IDisposable
         return message;
     }
 
+    /// <summary>
+    /// Begins a sealed message whose plaintext comes in pieces (a full map too large to hold twice):
+    /// writes its <see cref="HeaderSize"/>-byte header into <paramref name="header"/> and returns the
+    /// sealer for the ciphertext and the tag that follow it. The result is what <see cref="Seal"/>
+    /// makes of the whole plaintext, under the next counter, and opens the same way.
+    /// </summary>
+    public ChaChaPolySealer BeginSeal(Span<byte> header, string path)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(header.Length, HeaderSize, nameof(header));
+        var counter = (ulong)(Interlocked.Increment(ref _counter) - 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(header, 4);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], RemoteIndex);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[8..], counter);
+        // WireGuard's nonce, as AeadContext makes it: 32 zero bits, then the counter little-endian.
+        Span<byte> nonce = stackalloc byte[ChaChaPoly.NonceSize];
+        nonce[..4].Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(nonce[4..], counter);
+        Span<byte> ad = stackalloc byte[System.Text.Encoding.UTF8.GetMaxByteCount(path.Length)];
+        var adLength = System.Text.Encoding.UTF8.GetBytes(path, ad);
+        var sealer = new ChaChaPolySealer(_sendKey, nonce, ad[..adLength]);
+        Touch();
+        return sealer;
+    }
+
     /// <summary>Opens a message sealed for <paramref name="path"/>; null when it is not for this session, forged, or replayed.</summary>
     public byte[]? Open(ReadOnlySpan<byte> message, string path)
     {
@@ -113,5 +140,6 @@ public sealed class ControlSession : IDisposable
     {
         _send.Dispose();
         _receive.Dispose();
+        CryptographicOperations.ZeroMemory(_sendKey);
     }
 }

@@ -237,6 +237,27 @@ public sealed class CoordinatorEndToEndTests
     }
 
     [Fact]
+    public async Task LastSeen_OfTheLastMapRequest_ShownAndKeptAcrossARestart()
+    {
+        await using var coordinator = await TestCoordinator.StartAsync();
+        using var node = coordinator.NewNode("db");
+        await node.RegisterAsync(await coordinator.CreateKeyAsync("alice"));
+        await node.MapAsync("198.18.0.1:41641");
+
+        // The second request changes nothing but when the node was seen.
+        var before = DateTimeOffset.UtcNow;
+        await node.MapAsync("198.18.0.1:41641");
+        var after = DateTimeOffset.UtcNow;
+        Assert.InRange(Assert.Single(await coordinator.Admin.ListNodesAsync(null, Token)).LastSeen!.Value, before, after);
+
+        await coordinator.RestartAsync();
+
+        var view = Assert.Single(await coordinator.Admin.ListNodesAsync(null, Token));
+        Assert.False(view.Online);
+        Assert.InRange(view.LastSeen!.Value, before, after);
+    }
+
+    [Fact]
     public async Task Map_WithAnotherMachinesNodeKey_Refused()
     {
         await using var coordinator = await TestCoordinator.StartAsync();

@@ -127,6 +127,23 @@ public sealed class MetricsEndpointTests
         Assert.True(bounds.Max() <= 60, $"largest bucket bound {bounds.Max()} s; expected bounds sized for seconds\n{scrape}");
     }
 
+    [Fact]
+    public async Task Metrics_RuntimeMemory_Exported()
+    {
+        await using var coordinator = await TestCoordinator.StartAsync();
+        using var http = new HttpClient();
+
+        var scrape = await Eventually.UntilAsync(
+            () => PrometheusScrape.GetAsync(http, MetricsUrl(coordinator)),
+            s => s.Value("dotnet_gc_heap_total_allocated_bytes_total") is > 0,
+            "the runtime's allocation counter");
+
+        // What sizing a coordinator for many map streams needs: allocations, the heap, the process.
+        Assert.Equal("counter", scrape.TypeOf("dotnet_gc_heap_total_allocated_bytes_total"));
+        Assert.True(scrape.Value("dotnet_process_memory_working_set_bytes") > 0, scrape.ToString());
+        Assert.Contains("dotnet_gc_last_collection_heap_size_bytes", scrape.Text, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("GET", ControlPaths.Health)]
     [InlineData("GET", ControlPaths.Key)]

@@ -84,6 +84,31 @@ public sealed class MapStreamDeltaTests
     }
 
     [Fact]
+    public async Task PolicyChange_FilterSentOnlyWhenItsRulesChange()
+    {
+        using var harness = new StateHarness();
+        await harness.Admin.SetPolicyAsync(PerUser, Token);
+        var a1 = await harness.RegisterAsync("a1", "alice");
+        var a2 = await harness.RegisterAsync("a2", "alice");
+        await harness.RegisterAsync("b1", "bob");
+        await using var stream = await harness.OpenStreamAsync(a1);
+        await stream.UntilAsync(s => s.Peers.ContainsKey(a2.Id), "a1's full map");
+        Assert.Equal(1, stream.FiltersReceived);
+
+        // Another policy object with the same rules for a1 (bob's rule differs): nothing to send to a1.
+        await harness.Admin.SetPolicyAsync(PerUser.Replace("bob@example.com:*", "bob@example.com:22", StringComparison.Ordinal), Token);
+        await harness.ReportAsync(a2, "198.18.0.3:41641"); // something a1 does receive, after the policy
+        await stream.UntilAsync(s => s.Peers[a2.Id].Endpoints.Count == 1, "a2's endpoint");
+        Assert.Equal(1, stream.FiltersReceived);
+
+        // A rule a1 is the destination of changes: its filter is sent, and is the full map's.
+        await harness.Admin.SetPolicyAsync(PerUser.Replace("alice@example.com:*", "alice@example.com:443", StringComparison.Ordinal), Token);
+        await stream.UntilAsync(s => s.FiltersReceived == 2, "a1's new filter");
+        Assert.True(stream.Matches(harness.State.FullMap(a1.Id)));
+        Assert.Equal(443, Assert.Single(stream.Filter!).DstPorts[0].Ports.First);
+    }
+
+    [Fact]
     public async Task ExpiryAndRenewal_WithTheSamePolicy_RemoveAndRestoreThePeer()
     {
         using var harness = new StateHarness();

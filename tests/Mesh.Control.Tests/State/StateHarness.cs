@@ -16,18 +16,32 @@ internal sealed class StateHarness : IDisposable
 {
     private readonly TempDatabase _database = new();
     private readonly MeshStore _store;
+    private readonly CoordinatorConfig _config;
+    private readonly TimeProvider? _time;
     private readonly Dictionary<string, string> _keys = [];
     private int _nextKey;
 
-    public StateHarness()
+    /// <param name="time">The state's clock (the system's by default).</param>
+    public StateHarness(TimeProvider? time = null)
     {
         _store = _database.Open();
-        var config = new CoordinatorConfig();
-        config.Derp.Server.Enabled = false;
-        State = new MeshState(_store, config);
+        _config = new CoordinatorConfig();
+        _config.Derp.Server.Enabled = false;
+        _time = time;
+        State = new MeshState(_store, _config, time);
     }
 
-    public MeshState State { get; }
+    public MeshState State { get; private set; }
+
+    /// <summary>The database under the state, to see what it wrote.</summary>
+    public MeshStore Store => _store;
+
+    /// <summary>Disposes the state (as a coordinator shutting down) and loads a new one from the same database.</summary>
+    public void Restart()
+    {
+        State.Dispose();
+        State = new MeshState(_store, _config, _time);
+    }
     public IMeshAdmin Admin => State;
     public INodeService Nodes => State;
 
@@ -52,6 +66,8 @@ internal sealed class StateHarness : IDisposable
     /// <summary>Reports new endpoints for a node, as a read-only map request does.</summary>
     public Task ReportAsync(SimNode node, params string[] endpoints) =>
         Nodes.MapAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Endpoints = endpoints, ReadOnly = true }, Token);
+
+    public async Task<NodeView> NodeAsync(SimNode node) => await Admin.GetNodeAsync(node.Id, Token);
 
     public async Task<MapStreamReader> OpenStreamAsync(SimNode node) =>
         new(await Nodes.OpenMapStreamAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Stream = true }, Token));
@@ -86,6 +102,13 @@ internal sealed class MapStreamReader : IAsyncDisposable
 
     public Dictionary<long, MapNode> Peers { get; } = [];
     public MapNode? Self { get; private set; }
+
+    /// <summary>The packet filter in force: the last one received.</summary>
+    public IReadOnlyList<FilterRule>? Filter { get; private set; }
+
+    /// <summary>Messages that carried a packet filter (the full map's included).</summary>
+    public int FiltersReceived { get; private set; }
+
     public int Messages { get; private set; }
     public int FullMaps { get; private set; }
     public int PeersChangedEntries { get; private set; }
@@ -145,16 +168,35 @@ internal sealed class MapStreamReader : IAsyncDisposable
         }
 
         Self = map.Self ?? Self;
+        if (map.PacketFilter is not null)
+        {
+            Filter = map.PacketFilter;
+            FiltersReceived++;
+        }
     }
 
-    /// <summary>Whether what this stream applied equals <paramref name="full"/> (peers compared as JSON, in any order).</summary>
+    /// <summary>Whether what this stream applied equals <paramref name="full"/> (peers compared as JSON, in any order; the packet filter too).</summary>
     public bool Matches(MapResponse full) =>
         Json(Self) == Json(full.Self)
+        && FilterJson(Filter) == FilterJson(full.PacketFilter)
         && Peers.Count == full.Peers!.Count
         && full.Peers.All(p => Peers.TryGetValue(p.Id, out var mine) && Json(mine) == Json(p));
+
+    private static string FilterJson(IReadOnlyList<FilterRule>? filter) =>
+        JsonSerializer.Serialize(new MapResponse { PacketFilter = filter ?? [] }, ControlJsonContext.Default.MapResponse);
 
     private static string Json(MapNode? node) =>
         JsonSerializer.Serialize(new MapResponse { Self = node }, ControlJsonContext.Default.MapResponse);
 
     public ValueTask DisposeAsync() => _stream.DisposeAsync();
+}
+
+/// <summary>A clock that moves only when told to.</summary>
+internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
+{
+    private DateTimeOffset _now = start;
+
+    public override DateTimeOffset GetUtcNow() => _now;
+
+    public void Advance(TimeSpan by) => _now += by;
 }

@@ -18,6 +18,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
 {
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan SettledFor = TimeSpan.FromSeconds(10);
 
     private readonly BenchOptions _options;
     private readonly Figures _figures;
@@ -135,7 +136,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         }
 
         await CoordinatorCostAsync(phase, cpu, total, metricsBefore, cancellationToken);
-        _figures.Add(phase, $"coordinator memory, idle with {n} nodes", Figures.MemoryText(_options.CoordinatorPid));
+        _figures.Add(phase, $"coordinator memory, idle with {n} nodes", await CoordinatorMemoryAsync());
     }
 
     /// <summary>Phase 2: M map streams, <see cref="BenchOptions.OpenParallel"/> opening at a time, each until its first full map.</summary>
@@ -149,6 +150,7 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         var firsts = new List<Task>(m);
         var cpu = _coordinator.CpuSeconds();
         _clientCpuMark = ClientCpu();
+        var metricsBefore = await _coordinator.ScrapeAsync(CancellationToken.None);
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < m; i++)
         {
@@ -175,8 +177,8 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
 
         var drained = await _fleet.SettleAsync(Quiet, SettleLimit);
         _figures.Add(phase, "online-status deltas drained after", $"{Figures.Seconds(drained)} more  ({_fleet.MapsReceived} maps, {_fleet.DeltaPeers} PeersChanged entries in all)");
-        await CoordinatorCostAsync(phase, cpu, Figures.Since(start), null, CancellationToken.None);
-        _figures.Add(phase, $"coordinator memory, {m} streams open", Figures.MemoryText(_options.CoordinatorPid));
+        await CoordinatorCostAsync(phase, cpu, Figures.Since(start), metricsBefore, CancellationToken.None);
+        _figures.Add(phase, $"coordinator memory, {m} streams open", await CoordinatorMemoryAsync());
     }
 
     /// <summary>
@@ -229,6 +231,10 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         const string phase = "4 join";
         var fleet = _fleet!;
         var all = new List<double>();
+        var cpu = _coordinator.CpuSeconds();
+        _clientCpuMark = ClientCpu();
+        var metricsBefore = await _coordinator.ScrapeAsync(cancellationToken);
+        var start = Stopwatch.GetTimestamp();
         for (var round = 1; round <= _options.Rounds; round++)
         {
             await fleet.SettleAsync(Quiet, SettleLimit);
@@ -244,12 +250,18 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         }
 
         _figures.Latencies(phase, $"all {_options.Rounds} joins", all, _options.Rounds * fleet.FirstMap.Length);
-        _figures.Add(phase, "coordinator memory at the end", Figures.MemoryText(_options.CoordinatorPid));
+        await CoordinatorCostAsync(phase, cpu, Figures.Since(start), metricsBefore, cancellationToken);
+        _figures.Add(phase, "coordinator memory at the end", await CoordinatorMemoryAsync());
+
+        // What it keeps once nothing happens (keep-alives aside): what a quiet mesh of this size costs.
+        await fleet.SettleAsync(Quiet, SettleLimit);
+        await Task.Delay(SettledFor, cancellationToken);
+        _figures.Add(phase, $"coordinator memory, {SettledFor.TotalSeconds:F0} s after the last change", await CoordinatorMemoryAsync());
         _figures.Add(phase, "bench client memory at the end", Figures.MemoryText(Environment.ProcessId));
     }
 
     /// <summary>Where a phase's wall time went: coordinator CPU, and (from /metrics) policy compiles and pushes.</summary>
-    private async Task CoordinatorCostAsync(string phase, double? cpuBefore, double wall, (double CompileSeconds, long Compiles, long Pushes)? metricsBefore, CancellationToken cancellationToken)
+    private async Task CoordinatorCostAsync(string phase, double? cpuBefore, double wall, CoordinatorProbe.Scrape? metricsBefore, CancellationToken cancellationToken)
     {
         var text = new StringBuilder();
         if (cpuBefore is { } before && _coordinator.CpuSeconds() is { } after)
@@ -258,7 +270,8 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         }
 
         text.Append(CultureInfo.InvariantCulture, $"{(text.Length > 0 ? "; " : string.Empty)}bench client CPU {ClientCpu() - _clientCpuMark:F1} s");
-        if (metricsBefore is { } m0 && await _coordinator.ScrapeAsync(cancellationToken) is { } m1 && m1.Compiles > m0.Compiles)
+        var m1 = await _coordinator.ScrapeAsync(cancellationToken);
+        if (metricsBefore is { } m0 && m1 is not null && m1.Compiles > m0.Compiles)
         {
             var compiles = m1.Compiles - m0.Compiles;
             var seconds = m1.CompileSeconds - m0.CompileSeconds;
@@ -269,6 +282,23 @@ internal sealed class CoordinatorBenchRun : IAsyncDisposable
         {
             _figures.Add(phase, "coordinator cost", text.ToString());
         }
+
+        if (metricsBefore is { AllocatedBytes: > 0 } a0 && m1 is { AllocatedBytes: > 0 } a1)
+        {
+            _figures.Add(phase, "coordinator allocations (GC)", string.Create(CultureInfo.InvariantCulture,
+                $"{(a1.AllocatedBytes - a0.AllocatedBytes) / Mib:F0} MiB allocated, {a1.Gen2Collections - a0.Gen2Collections} gen2 collections; heap after the last GC {a1.HeapBytes / Mib:F0} MiB"));
+        }
+    }
+
+    private const double Mib = 1024 * 1024;
+
+    /// <summary>The coordinator's RSS (now and peak) and, when it exports the runtime's meter, its GC heap after the last collection.</summary>
+    private async Task<string> CoordinatorMemoryAsync()
+    {
+        var text = Figures.MemoryText(_options.CoordinatorPid);
+        return await _coordinator.ScrapeAsync(CancellationToken.None) is { HeapBytes: > 0 } m
+            ? string.Create(CultureInfo.InvariantCulture, $"{text}; GC heap {m.HeapBytes / Mib:F0} MiB (large objects {m.LargeObjectHeapBytes / Mib:F0})")
+            : text;
     }
 
     private static double ClientCpu()
