@@ -13,6 +13,9 @@
 # Usage: tests/bench/wg-throughput.sh            (as root)
 #   DURATION=10   seconds per iperf3 run
 #   PINGS=20      pings per RTT figure (0.05 s apart)
+#   BASELINE=DIR  also measure the mesh-sidecar binary at DIR/mesh-sidecar (e.g. an AOT publish of
+#                 main) both ends, in the same run, so a change is compared against its baseline
+#   QUICK=1       leave out the JIT and mixed-implementation cases
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -109,7 +112,7 @@ start_end() {
     fi
     log=$WORK/$iface.log
     conf=$WORK/$iface.conf
-    if [ "$impl" = mesh ] || [ "$impl" = meshjit ]; then
+    if [ "$impl" = mesh ] || [ "$impl" = meshjit ] || [ "$impl" = meshbase ]; then
         cat >"$conf" <<EOF
 [Interface]
 PrivateKey = $key
@@ -123,7 +126,9 @@ AllowedIPs = $peer_addr/32
 Endpoint = $peer_endpoint
 EOF
         chmod 600 "$conf"
-        if [ "$impl" = mesh ]; then
+        if [ "$impl" = meshbase ]; then
+            ip netns exec "$ns" "$BASELINE/mesh-sidecar" wg --config "$conf" --interface "$iface" >"$log" 2>&1 &
+        elif [ "$impl" = mesh ]; then
             ip netns exec "$ns" "$AOT" wg --config "$conf" --interface "$iface" >"$log" 2>&1 &
         else
             ip netns exec "$ns" dotnet "$DLL" wg --config "$conf" --interface "$iface" >"$log" 2>&1 &
@@ -247,10 +252,15 @@ tunnel_case() {
 echo "measuring: raw veth"
 record "raw veth" "$(iperf "$NS_A" 198.18.0.2)" "$(rtt "$NS_A" 198.18.0.2)" "-"
 tunnel_case "wireguard-go -> wireguard-go" wggo wggo a2b
+if [ -n "${BASELINE:-}" ]; then
+    tunnel_case "baseline mesh-sidecar both" meshbase meshbase a2b
+fi
 tunnel_case "mesh-sidecar -> mesh-sidecar" mesh mesh a2b
-tunnel_case "mesh-sidecar (JIT) both ends" meshjit meshjit a2b
-tunnel_case "mesh-sidecar -> wireguard-go" mesh wggo a2b
-tunnel_case "wireguard-go -> mesh-sidecar" mesh wggo b2a
+if [ -z "${QUICK:-}" ]; then
+    tunnel_case "mesh-sidecar (JIT) both ends" meshjit meshjit a2b
+    tunnel_case "mesh-sidecar -> wireguard-go" mesh wggo a2b
+    tunnel_case "wireguard-go -> mesh-sidecar" mesh wggo b2a
+fi
 
 # --- report ---------------------------------------------------------------------------------
 base=${GBPS["wireguard-go -> wireguard-go"]}

@@ -21,4 +21,7 @@ internal static partial class DeviceLog
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Debug, Message = "Handshake message from {Endpoint} answered ({Action})")]
     public static partial void Handshake(ILogger logger, string endpoint, string action);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Offloads of {Interface}: TUN TSO/GRO {Tun}, UDP GSO {Gso}, UDP GRO {Gro}")]
+    public static partial void Offloads(ILogger logger, string @interface, bool tun, bool gso, bool gro);
 }

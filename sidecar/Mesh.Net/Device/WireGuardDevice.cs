@@ -37,6 +37,13 @@ public sealed class WireGuardDeviceOptions
     /// Roaming between direct endpoints follows WireGuard either way.
     /// </summary>
     public bool ManagedPaths { get; init; }
+
+    /// <summary>
+    /// Kernel offloads on the data path (TSO on the TUN, UDP GSO and GRO on the socket, GRO on TUN
+    /// writes): true by default; each falls back to the plain path on its own when the kernel
+    /// refuses it. False: one system call per packet on the TUN, as before they existed.
+    /// </summary>
+    public bool Offloads { get; init; } = true;
 }
 
 /// <summary>
@@ -48,10 +55,11 @@ public sealed class WireGuardDeviceOptions
 /// read back through <see cref="GetState"/>, so `wg show` and `wg set` work unchanged.
 /// Not here: addresses and routes of the interface (the caller sets them with <see cref="RtNetlink"/>).
 /// </summary>
-public sealed class WireGuardDevice : IUapiDevice, IDisposable
+public sealed partial class WireGuardDevice : IUapiDevice, IDisposable
 {
     private const int SendBatchSize = 64;
     private const int ReceiveBatchSize = 64;
+    private const int GroReceiveBatchSize = 32;
     private const int MaxTimerMessagesPerPeer = 4;
 
     private readonly WireGuardDeviceOptions _options;
@@ -83,6 +91,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     private int _handshakesInWindow;
     private long _underLoadUntil;
     private int _disposed;
+    private bool _udpGro;
 
     private WireGuardDevice(WireGuardDeviceOptions options, TunDevice tun, BatchUdpSocket udp)
     {
@@ -190,11 +199,18 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     public static WireGuardDevice Create(WireGuardDeviceOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var tun = TunDevice.Create(options.InterfaceName, options.Mtu);
+        var tun = TunDevice.Create(options.InterfaceName, options.Mtu, options.Offloads);
         try
         {
             var udp = new BatchUdpSocket(options.ListenPort);
-            return new WireGuardDevice(options, tun, udp);
+            if (!options.Offloads)
+            {
+                udp.DisableGso();
+            }
+
+            var device = new WireGuardDevice(options, tun, udp);
+            device._udpGro = options.Offloads && udp.TryEnableGro();
+            return device;
         }
         catch
         {
@@ -212,12 +228,13 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                 return;
             }
 
-            _threads.Add(StartThread("tun", TunLoop));
+            _threads.Add(StartThread("tun", _tun.VirtioHeaders ? TunLoopOffload : TunLoop));
             _threads.Add(StartThread("udp", UdpLoop));
             _threads.Add(StartThread("timers", TimerLoop));
         }
 
         DeviceLog.Up(_logger, Name, Mtu, ListenPort);
+        DeviceLog.Offloads(_logger, Name, _tun.VirtioHeaders, Volatile.Read(ref _udp).GsoEnabled, _udpGro);
     }
 
     /// <summary>Packets and drops so far.</summary>
@@ -420,6 +437,17 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             throw new UapiException(UapiErrno.AddressInUse, $"UDP port {port} is in use");
         }
 
+        if (!_options.Offloads)
+        {
+            replacement.DisableGso();
+        }
+
+        if (_udpGro)
+        {
+            // The receive loop sized its slots for coalesced reads; without GRO it still works, only slower.
+            _ = replacement.TryEnableGro();
+        }
+
         var old = Interlocked.Exchange(ref _udp, replacement);
         old.Dispose();
         DeviceLog.PortChanged(_logger, Name, replacement.LocalPort);
@@ -523,9 +551,11 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     /// <summary>UDP → decrypt → TUN, plus handshake replies and roaming.</summary>
     private void UdpLoop()
     {
-        var bufferSize = Math.Max(_tun.Mtu, 1500) + 128;
-        using var batch = PacketBatch.Create(ReceiveBatchSize, bufferSize);
-        var output = GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true);
+        // With UDP GRO a slot may hold a coalesced run of up to 64 KB; fewer, larger slots then.
+        var bufferSize = _udpGro ? 65535 : Math.Max(_tun.Mtu, 1500) + 128;
+        using var batch = PacketBatch.Create(_udpGro ? GroReceiveBatchSize : ReceiveBatchSize, bufferSize);
+        var output = GC.AllocateUninitializedArray<byte>(Math.Max(_tun.Mtu, 1500) + 128, pinned: true);
+        var coalescer = _tun.VirtioHeaders ? new Offload.TcpCoalescer(new TunFrameWriter(this)) : null;
         Span<byte> source = stackalloc byte[18];
         while (!_stop.IsCancellationRequested)
         {
@@ -545,22 +575,39 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
             long wireGuardBytes = 0;
             for (var i = 0; i < received; i++)
             {
-                var datagram = batch.GetDatagram(i);
+                var slot = batch.GetDatagram(i);
                 var from = batch.GetEndpoint(i);
                 from.WriteAddress(source);
                 source[16] = (byte)(from.Port >> 8);
                 source[17] = (byte)from.Port;
-                if (!IsWireGuardMessage(datagram) && Volatile.Read(ref _otherDatagrams) is { } other)
+
+                // A GRO slot holds a run of datagrams of one size (the last may be shorter).
+                var segmentSize = batch.GetSegmentSize(i);
+                if (segmentSize == 0)
                 {
-                    // One socket carries WireGuard and the agent's own protocols (STUN answers).
-                    other(datagram, from.ToIPEndPoint());
-                    continue;
+                    segmentSize = slot.Length;
+                }
+                else
+                {
+                    Interlocked.Add(ref _rxPackets, (slot.Length + segmentSize - 1) / segmentSize - 1);
                 }
 
-                wireGuardBytes += datagram.Length;
-                Handle(datagram, source, output, from, udp, relayFrom: null);
+                for (var offset = 0; offset < slot.Length; offset += segmentSize)
+                {
+                    var datagram = slot.Slice(offset, Math.Min(segmentSize, slot.Length - offset));
+                    if (!IsWireGuardMessage(datagram) && Volatile.Read(ref _otherDatagrams) is { } other)
+                    {
+                        // One socket carries WireGuard and the agent's own protocols (STUN answers).
+                        other(datagram, from.ToIPEndPoint());
+                        continue;
+                    }
+
+                    wireGuardBytes += datagram.Length;
+                    Handle(datagram, source, output, from, udp, relayFrom: null, coalescer);
+                }
             }
 
+            coalescer?.Flush();
             Interlocked.Add(ref _directRxBytes, wireGuardBytes);
         }
     }
@@ -569,7 +616,7 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
     /// One received datagram, from the UDP socket or from the relay: decrypt or answer it, write
     /// the packet to the TUN (through the filter), roam the peer's path, and flush queued packets.
     /// </summary>
-    private void Handle(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> source, byte[] output, in UdpEndpoint from, BatchUdpSocket? udp, NoisePublicKey? relayFrom)
+    private void Handle(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> source, byte[] output, in UdpEndpoint from, BatchUdpSocket? udp, NoisePublicKey? relayFrom, Offload.TcpCoalescer? coalescer = null)
     {
         var isHandshake = datagram.Length > 0 && datagram[0] is 1 or 2;
         var underLoad = isHandshake && CountHandshake();
@@ -600,7 +647,11 @@ public sealed class WireGuardDevice : IUapiDevice, IDisposable
                 {
                     Interlocked.Increment(ref _filterDrops);
                 }
-                else if (!_tun.TryWrite(output.AsSpan(0, result.Length)))
+                else if (coalescer is not null)
+                {
+                    coalescer.Add(output.AsSpan(0, result.Length));
+                }
+                else if (!WritePacketToTun(output.AsSpan(0, result.Length)))
                 {
                     Interlocked.Increment(ref _tunWriteErrors);
                 }

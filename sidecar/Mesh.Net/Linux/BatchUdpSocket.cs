@@ -17,6 +17,11 @@ namespace Mesh.Net.Linux;
 /// <para>Lifetime: <see cref="Dispose"/> wakes a thread blocked in <see cref="ReceiveBatch"/>
 /// (which returns 0), waits until no call uses the socket and closes it. Calls after that return
 /// 0/false.</para>
+/// <para>Offloads: <see cref="GsoEnabled"/> says whether slots may carry UDP GSO messages
+/// (<see cref="PacketBatch.SetSegmentSize"/>); it turns false for good, and the message is sent
+/// datagram by datagram, if the kernel refuses one (EIO: the route's device cannot checksum it).
+/// <see cref="TryEnableGro"/> makes receives return coalesced datagrams
+/// (<see cref="PacketBatch.GetSegmentSize"/>), so receive batches then need 64 KB slots.</para>
 /// <para>No call allocates.</para>
 /// </remarks>
 public sealed unsafe class BatchUdpSocket : IDisposable
@@ -26,6 +31,7 @@ public sealed unsafe class BatchUdpSocket : IDisposable
 
     private readonly int _fd;
     private readonly FdGate _gate;
+    private volatile bool _gso;
 
     /// <summary>
     /// Binds [::]:<paramref name="port"/> (0: an ephemeral port, see <see cref="LocalPort"/>) and sizes
@@ -67,6 +73,11 @@ public sealed unsafe class BatchUdpSocket : IDisposable
                 throw new SystemCallException("reading the UDP socket's local port", Marshal.GetLastPInvokeError());
             }
             LocalPort = BinaryPrimitives.ReadUInt16BigEndian(new ReadOnlySpan<byte>(&address.Port, 2));
+
+            // The kernel knows UDP_SEGMENT (4.18+) when it can read it back.
+            int segment = 0;
+            uint segmentLength = sizeof(int);
+            _gso = Native.GetSockOpt(_fd, Native.SOL_UDP, Native.UDP_SEGMENT, &segment, &segmentLength) == 0;
             _gate = new FdGate();
         }
         catch
@@ -78,6 +89,33 @@ public sealed unsafe class BatchUdpSocket : IDisposable
 
     /// <summary>The bound port (the kernel's choice when 0 was asked for).</summary>
     public int LocalPort { get; }
+
+    /// <summary>True while sends may carry UDP GSO messages (several same-size datagrams in one slot).</summary>
+    public bool GsoEnabled => _gso;
+
+    /// <summary>Turns UDP GSO off (for the tests of the fallback, and for callers that must not use it).</summary>
+    public void DisableGso() => _gso = false;
+
+    /// <summary>
+    /// Asks the kernel for UDP GRO (5.0+): datagrams of one sender arriving as one GSO burst are
+    /// received as one coalesced slot. False when the kernel refuses; receives are unchanged then.
+    /// Receive batches must then have slots of 65,535 bytes or more.
+    /// </summary>
+    public bool TryEnableGro()
+    {
+        if (!_gate.TryEnter())
+        {
+            return false;
+        }
+        try
+        {
+            return Native.SetIntOption(_fd, Native.SOL_UDP, Native.UDP_GRO, 1) == 0;
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
 
     /// <summary>
     /// Blocks until at least one datagram arrives, then fills as many slots of
@@ -140,7 +178,10 @@ public sealed unsafe class BatchUdpSocket : IDisposable
     /// </summary>
     public int SendBatch(PacketBatch batch, int count) => SendBatch(batch, count, out _);
 
-    /// <summary>As <see cref="SendBatch(PacketBatch, int)"/>; <paramref name="bytes"/> is the payload the kernel accepted.</summary>
+    /// <summary>
+    /// As <see cref="SendBatch(PacketBatch, int)"/>; <paramref name="bytes"/> is the payload the kernel
+    /// accepted. The count is of datagrams: a GSO slot counts as the datagrams it carries.
+    /// </summary>
     public int SendBatch(PacketBatch batch, int count, out long bytes)
     {
         bytes = 0;
@@ -164,10 +205,10 @@ public sealed unsafe class BatchUdpSocket : IDisposable
                     for (int i = next; i < next + n; i++)
                     {
                         bytes += messages[i].Length;
+                        sent += batch.DatagramsIn(i);
                     }
 
                     next += n;
-                    sent += n;
                     continue;
                 }
                 int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
@@ -177,6 +218,14 @@ public sealed unsafe class BatchUdpSocket : IDisposable
                     {
                         break;
                     }
+                }
+                else if (errno == Errno.EIO && batch.DatagramsIn(next) > 1)
+                {
+                    // The kernel cannot segment here (no checksum offload on the route's device):
+                    // give up GSO for good and send this slot's datagrams one by one.
+                    _gso = false;
+                    sent += SendSegments(batch, next, ref bytes);
+                    next++;
                 }
                 else if (errno != Errno.EINTR)
                 {
@@ -234,6 +283,45 @@ public sealed unsafe class BatchUdpSocket : IDisposable
         {
             _gate.Exit();
         }
+    }
+
+    /// <summary>Sends a GSO slot as separate datagrams (the fallback when the kernel refuses UDP GSO).</summary>
+    private int SendSegments(PacketBatch batch, int index, ref long bytes)
+    {
+        int length = batch.GetLength(index);
+        int size = batch.GetSegmentSize(index);
+        var destination = batch.GetEndpoint(index);
+        SockAddrIn6 address;
+        destination.WriteTo(&address);
+        byte* data = batch.BufferPointer(index);
+        int sent = 0;
+        for (int offset = 0; offset < length; offset += size)
+        {
+            int chunk = Math.Min(size, length - offset);
+            while (true)
+            {
+                nint n = Native.SendTo(_fd, data + offset, (nuint)chunk, 0, &address, (uint)sizeof(SockAddrIn6));
+                if (n >= 0)
+                {
+                    sent++;
+                    bytes += chunk;
+                    break;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Errno.EAGAIN)
+                {
+                    if (!_gate.WaitReady(_fd, Native.POLLOUT))
+                    {
+                        return sent;
+                    }
+                }
+                else if (errno != Errno.EINTR)
+                {
+                    break;
+                }
+            }
+        }
+        return sent;
     }
 
     public void Dispose()

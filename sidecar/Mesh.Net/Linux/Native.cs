@@ -51,6 +51,19 @@ internal static unsafe partial class Native
     public const short IFF_TUN = 0x0001;
     public const short IFF_NO_PI = 0x1000;
     public const short IFF_MULTI_QUEUE = 0x0100;
+    public const short IFF_VNET_HDR = 0x4000;
+
+    // TUNSETOFFLOAD = _IOW('T', 208, unsigned int), TUNSETVNETHDRSZ = _IOW('T', 216, int); offload bits.
+    public const ulong TUNSETOFFLOAD = 0x400454d0;
+    public const ulong TUNSETVNETHDRSZ = 0x400454d8;
+    public const uint TUN_F_CSUM = 0x01;
+    public const uint TUN_F_TSO4 = 0x02;
+    public const uint TUN_F_TSO6 = 0x04;
+
+    // UDP segmentation and receive offloads, <linux/udp.h>.
+    public const int SOL_UDP = 17;
+    public const int UDP_SEGMENT = 103;
+    public const int UDP_GRO = 104;
     public const int IFNAMSIZ = 16;
 
     [LibraryImport(LibC, EntryPoint = "open", SetLastError = true)]
@@ -64,6 +77,15 @@ internal static unsafe partial class Native
 
     [LibraryImport(LibC, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(LibC, EntryPoint = "writev", SetLastError = true)]
+    public static partial nint Writev(int fd, IoVec* vectors, int count);
+
+    [LibraryImport(LibC, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, uint* length);
+
+    [LibraryImport(LibC, EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMsg(int fd, MsgHdr* message, int flags);
 
     [LibraryImport(LibC, EntryPoint = "ioctl", SetLastError = true)]
     public static partial int Ioctl(int fd, ulong request, void* argument);
@@ -189,6 +211,15 @@ internal unsafe struct IfReqFlags
 {
     public fixed byte Name[Native.IFNAMSIZ];
     public short Flags;
+}
+
+/// <summary><c>struct cmsghdr</c>: 16 bytes on 64-bit, then the data (CMSG_DATA) aligned to 8.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct CMsgHdr
+{
+    public nuint Length;
+    public int Level;
+    public int Type;
 }
 
 /// <summary><c>struct timeval</c>: 16 bytes on 64-bit.</summary>

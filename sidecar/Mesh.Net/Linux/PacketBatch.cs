@@ -9,17 +9,25 @@ namespace Mesh.Net.Linux;
 /// allocates nothing.
 /// </summary>
 /// <remarks>
+/// <para>UDP offloads: a slot may hold several datagrams of one size back to back (the last may be
+/// shorter), sent as one UDP GSO message (<see cref="SetSegmentSize"/>, UDP_SEGMENT); after a
+/// receive on a socket with UDP GRO, <see cref="GetSegmentSize"/> says the size of the coalesced
+/// datagrams a slot holds. Both need slots of up to 64 KB.</para>
 /// Not thread-safe: one batch belongs to one thread at a time. Slot buffers stay valid until
 /// <see cref="Dispose"/>.
 /// </remarks>
 public sealed unsafe class PacketBatch : IDisposable
 {
-    // One header block: mmsghdr[count] | iovec[count] | sockaddr_in6[count] | int lengths[count];
-    // and one buffer block: count × bufferSize bytes.
+    // One header block: mmsghdr[count] | iovec[count] | sockaddr_in6[count] | int lengths[count] |
+    // int segmentSizes[count] | control[count × ControlSize]; and one buffer block: count × bufferSize bytes.
+    private const int ControlSize = 32; // CMSG_SPACE(sizeof(int)) = 24, rounded up
+    private const int CMsgHeaderSize = 16;
     private MMsgHdr* _messages;
     private IoVec* _iovecs;
     private SockAddrIn6* _addresses;
     private int* _lengths;
+    private int* _segmentSizes;
+    private byte* _control;
     private byte* _buffers;
 
     private PacketBatch(int count, int bufferSize)
@@ -32,12 +40,17 @@ public sealed unsafe class PacketBatch : IDisposable
         nuint lengthBytes = (nuint)(count * sizeof(int));
         nuint addressOffset = messagesBytes + iovecBytes;
         nuint lengthOffset = (addressOffset + addressBytes + 7) & ~(nuint)7;
-        byte* headers = (byte*)NativeMemory.AlignedAlloc(lengthOffset + lengthBytes, 64);
-        NativeMemory.Clear(headers, lengthOffset + lengthBytes);
+        nuint segmentOffset = lengthOffset + lengthBytes;
+        nuint controlOffset = (segmentOffset + lengthBytes + 7) & ~(nuint)7;
+        nuint total = controlOffset + (nuint)(count * ControlSize);
+        byte* headers = (byte*)NativeMemory.AlignedAlloc(total, 64);
+        NativeMemory.Clear(headers, total);
         _messages = (MMsgHdr*)headers;
         _iovecs = (IoVec*)(headers + messagesBytes);
         _addresses = (SockAddrIn6*)(headers + addressOffset);
         _lengths = (int*)(headers + lengthOffset);
+        _segmentSizes = (int*)(headers + segmentOffset);
+        _control = headers + controlOffset;
         _buffers = (byte*)NativeMemory.AlignedAlloc((nuint)count * (nuint)bufferSize, 64);
         for (int i = 0; i < count; i++)
         {
@@ -104,6 +117,29 @@ public sealed unsafe class PacketBatch : IDisposable
         _lengths[index] = length;
     }
 
+    /// <summary>
+    /// After a receive: the size of each datagram the kernel coalesced into this slot (UDP GRO; the
+    /// last may be shorter), or 0 when the slot holds one datagram.
+    /// </summary>
+    public int GetSegmentSize(int index)
+    {
+        CheckIndex(index);
+        return _segmentSizes[index];
+    }
+
+    /// <summary>
+    /// Before a send: the slot holds datagrams of <paramref name="size"/> bytes back to back (the last
+    /// may be shorter), sent as one UDP GSO message; 0 (the default) sends the slot as one datagram.
+    /// Only for sockets where <see cref="BatchUdpSocket.GsoEnabled"/> holds.
+    /// </summary>
+    public void SetSegmentSize(int index, int size)
+    {
+        CheckIndex(index);
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(size, ushort.MaxValue);
+        _segmentSizes[index] = size;
+    }
+
     public UdpEndpoint GetEndpoint(int index)
     {
         CheckIndex(index);
@@ -130,6 +166,8 @@ public sealed unsafe class PacketBatch : IDisposable
         {
             _iovecs[i].Length = (nuint)BufferSize;
             _messages[i].Header.NameLength = (uint)sizeof(SockAddrIn6);
+            _messages[i].Header.Control = _control + i * ControlSize;
+            _messages[i].Header.ControlLength = ControlSize;
             _messages[i].Header.Flags = 0;
             _messages[i].Length = 0;
         }
@@ -142,8 +180,27 @@ public sealed unsafe class PacketBatch : IDisposable
         for (int i = 0; i < received; i++)
         {
             _lengths[i] = (int)Math.Min(_messages[i].Length, (uint)BufferSize);
+            _segmentSizes[i] = 0;
+            if (_messages[i].Header.ControlLength >= CMsgHeaderSize + sizeof(int))
+            {
+                var cmsg = (CMsgHdr*)_messages[i].Header.Control;
+                if (cmsg->Level == Native.SOL_UDP && cmsg->Type == Native.UDP_GRO)
+                {
+                    int size = *(int*)((byte*)cmsg + CMsgHeaderSize);
+                    _segmentSizes[i] = size > 0 && size < _lengths[i] ? size : 0;
+                }
+            }
         }
     }
+
+    /// <summary>Datagrams slot <paramref name="index"/> carries as sent: its GSO segments, or 1.</summary>
+    internal int DatagramsIn(int index)
+    {
+        int size = _segmentSizes[index];
+        return size > 0 && size < _lengths[index] ? (_lengths[index] + size - 1) / size : 1;
+    }
+
+    internal byte* BufferPointer(int index) => (byte*)_iovecs[index].Base;
 
     /// <summary>Points slots 0..count-1 at their lengths and destinations for sendmmsg.</summary>
     internal MMsgHdr* PrepareSend(int count)
@@ -154,6 +211,21 @@ public sealed unsafe class PacketBatch : IDisposable
             _iovecs[i].Length = (nuint)_lengths[i];
             _messages[i].Header.NameLength = (uint)sizeof(SockAddrIn6);
             _messages[i].Header.Flags = 0;
+            if (_segmentSizes[i] > 0 && _segmentSizes[i] < _lengths[i])
+            {
+                var cmsg = (CMsgHdr*)(_control + i * ControlSize);
+                cmsg->Length = (nuint)(CMsgHeaderSize + sizeof(ushort));
+                cmsg->Level = Native.SOL_UDP;
+                cmsg->Type = Native.UDP_SEGMENT;
+                *(ushort*)((byte*)cmsg + CMsgHeaderSize) = (ushort)_segmentSizes[i];
+                _messages[i].Header.Control = cmsg;
+                _messages[i].Header.ControlLength = CMsgHeaderSize + 8; // CMSG_SPACE(sizeof(uint16_t))
+            }
+            else
+            {
+                _messages[i].Header.Control = null;
+                _messages[i].Header.ControlLength = 0;
+            }
         }
         return _messages;
     }
@@ -177,6 +249,8 @@ public sealed unsafe class PacketBatch : IDisposable
             _iovecs = null;
             _addresses = null;
             _lengths = null;
+            _segmentSizes = null;
+            _control = null;
             _buffers = null;
         }
     }

@@ -16,6 +16,12 @@ namespace Mesh.Net.Linux;
 /// <para>Lifetime: <see cref="Dispose"/> wakes any thread blocked in <see cref="Read"/> (which then
 /// returns 0), waits until no call uses the fd, closes it, and so deletes the interface (the device is
 /// not persistent). Disposing the device disposes the queues opened from it.</para>
+/// <para>Offloads (<see cref="Create(string, int, bool)"/> with <c>offloads: true</c>): the device is opened
+/// with IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO for IPv4 and IPv6), so the kernel hands over
+/// TCP super-packets of up to 64 KB with their checksums left partial, and takes them back the
+/// same way. Every Read then returns, and every Write takes, a frame: a 10-byte
+/// <c>virtio_net_hdr</c> followed by the packet (see <see cref="Offload.VirtioNetHeader"/>). When the
+/// kernel refuses offloads the device is opened as before and <see cref="VirtioHeaders"/> is false.</para>
 /// <para>Read and Write do not allocate.</para>
 /// </remarks>
 public sealed unsafe class TunDevice : IDisposable
@@ -29,11 +35,13 @@ public sealed unsafe class TunDevice : IDisposable
     private readonly FdGate _gate;
     private readonly string _devicePath;
     private readonly bool _multiQueue;
+    private readonly bool _vnet;
     private readonly List<TunDevice>? _queues;
     private readonly Lock _queuesLock = new();
 
-    private TunDevice(int fd, string name, int index, int mtu, string devicePath, bool multiQueue, bool primary)
+    private TunDevice(int fd, string name, int index, int mtu, string devicePath, bool multiQueue, bool primary, bool vnet)
     {
+        _vnet = vnet;
         _fd = fd;
         _gate = new FdGate();
         Name = name;
@@ -52,10 +60,26 @@ public sealed unsafe class TunDevice : IDisposable
     public int Mtu { get; }
 
     /// <summary>
+    /// True when the kernel accepted offloads: reads and writes are frames (a virtio_net_hdr, then the
+    /// packet) and a read may be a TCP super-packet of up to 64 KB.
+    /// </summary>
+    public bool VirtioHeaders => _vnet;
+
+    /// <summary>The offloads asked of the kernel: checksum, TSO for IPv4 and IPv6 (no ECN, no UDP segmentation).</summary>
+    internal const uint OffloadFlags = Native.TUN_F_CSUM | Native.TUN_F_TSO4 | Native.TUN_F_TSO6;
+
+    /// <summary>
     /// Creates interface <paramref name="name"/> (at most 15 bytes; "mesh%d" lets the kernel pick the
     /// number), sets its MTU and brings it up. Needs CAP_NET_ADMIN.
     /// </summary>
     public static TunDevice Create(string name, int mtu = 1420) => Create(name, mtu, DefaultDevicePath, multiQueue: false);
+
+    /// <summary>
+    /// Like <see cref="Create(string, int)"/>; with <paramref name="offloads"/>, asks for virtio-net
+    /// headers and TCP segmentation offload, falling back to a plain device when the kernel refuses
+    /// (check <see cref="VirtioHeaders"/>).
+    /// </summary>
+    public static TunDevice Create(string name, int mtu, bool offloads) => Create(name, mtu, DefaultDevicePath, multiQueue: false, offloads);
 
     /// <summary>
     /// Like <see cref="Create(string, int)"/>, with IFF_MULTI_QUEUE: <see cref="OpenQueue"/> then adds
@@ -64,7 +88,7 @@ public sealed unsafe class TunDevice : IDisposable
     /// </summary>
     public static TunDevice CreateMultiQueue(string name, int mtu = 1420) => Create(name, mtu, DefaultDevicePath, multiQueue: true);
 
-    internal static TunDevice Create(string name, int mtu, string devicePath, bool multiQueue)
+    internal static TunDevice Create(string name, int mtu, string devicePath, bool multiQueue, bool offloads = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 68);
@@ -76,14 +100,24 @@ public sealed unsafe class TunDevice : IDisposable
                 $"TUN interface name '{name}' is {nameLength} bytes long; Linux allows at most {MaxNameLength}", nameof(name));
         }
 
-        int fd = OpenQueueFd(name, devicePath, multiQueue, out string kernelName);
+        int fd;
+        string kernelName;
+        bool vnet = false;
+        if (offloads && TryOpenWithOffloads(name, devicePath, multiQueue, out fd, out kernelName))
+        {
+            vnet = true;
+        }
+        else
+        {
+            fd = OpenQueueFd(name, devicePath, multiQueue, vnet: false, out kernelName);
+        }
         try
         {
             using var netlink = new RtNetlink();
             int index = netlink.GetInterfaceIndex(kernelName);
             netlink.SetMtu(index, mtu);
             netlink.SetLinkUp(index, true);
-            return new TunDevice(fd, kernelName, index, mtu, devicePath, multiQueue, primary: true);
+            return new TunDevice(fd, kernelName, index, mtu, devicePath, multiQueue, primary: true, vnet);
         }
         catch
         {
@@ -108,8 +142,14 @@ public sealed unsafe class TunDevice : IDisposable
         lock (_queuesLock)
         {
             ObjectDisposedException.ThrowIf(_gate.IsClosed, this);
-            int fd = OpenQueueFd(Name, _devicePath, multiQueue: true, out _);
-            var queue = new TunDevice(fd, Name, InterfaceIndex, Mtu, _devicePath, multiQueue: true, primary: false);
+            int fd = OpenQueueFd(Name, _devicePath, multiQueue: true, _vnet, out _);
+            if (_vnet && Native.Ioctl(fd, Native.TUNSETOFFLOAD, (void*)(nuint)OffloadFlags) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                _ = Native.Close(fd);
+                throw new SystemCallException($"enabling offloads on a new queue of TUN device {Name}", errno);
+            }
+            var queue = new TunDevice(fd, Name, InterfaceIndex, Mtu, _devicePath, multiQueue: true, primary: false, _vnet);
             _queues.Add(queue);
             return queue;
         }
@@ -194,6 +234,53 @@ public sealed unsafe class TunDevice : IDisposable
     /// </summary>
     public bool TryWrite(ReadOnlySpan<byte> packet) => WriteCore(packet) == 0;
 
+    /// <summary>
+    /// Writes <paramref name="header"/> and <paramref name="packet"/> as one frame (one writev), so an
+    /// offloading device's virtio-net header need not sit in the packet's buffer. False when the
+    /// kernel refuses it.
+    /// </summary>
+    public bool TryWrite(ReadOnlySpan<byte> header, ReadOnlySpan<byte> packet)
+    {
+        if (!_gate.TryEnter())
+        {
+            throw new ObjectDisposedException(nameof(TunDevice), $"TUN device {Name} is disposed");
+        }
+        try
+        {
+            fixed (byte* h = header)
+            fixed (byte* p = packet)
+            {
+                IoVec* vectors = stackalloc IoVec[2];
+                vectors[0] = new IoVec { Base = h, Length = (nuint)header.Length };
+                vectors[1] = new IoVec { Base = p, Length = (nuint)packet.Length };
+                while (true)
+                {
+                    nint n = Native.Writev(_fd, vectors, 2);
+                    if (n >= 0)
+                    {
+                        return true;
+                    }
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EAGAIN)
+                    {
+                        if (!_gate.WaitReady(_fd, Native.POLLOUT))
+                        {
+                            throw new ObjectDisposedException(nameof(TunDevice), $"TUN device {Name} is disposed");
+                        }
+                    }
+                    else if (errno != Errno.EINTR)
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
     /// <summary>Closes the fd (deleting the interface once its last queue is closed), waking blocked readers.</summary>
     public void Dispose()
     {
@@ -252,8 +339,33 @@ public sealed unsafe class TunDevice : IDisposable
         }
     }
 
+    /// <summary>
+    /// Opens the device with IFF_VNET_HDR and enables checksum and TSO offloads; false (nothing left
+    /// open) when the kernel refuses either, so the caller opens a plain device instead.
+    /// </summary>
+    private static bool TryOpenWithOffloads(string name, string devicePath, bool multiQueue, out int fd, out string kernelName)
+    {
+        kernelName = name;
+        try
+        {
+            fd = OpenQueueFd(name, devicePath, multiQueue, vnet: true, out kernelName);
+        }
+        catch (SystemCallException e) when (e.Errno == Errno.EINVAL)
+        {
+            fd = -1;
+            return false;
+        }
+        if (Native.Ioctl(fd, Native.TUNSETOFFLOAD, (void*)(nuint)OffloadFlags) != 0)
+        {
+            _ = Native.Close(fd);
+            fd = -1;
+            return false;
+        }
+        return true;
+    }
+
     /// <summary>Opens the clone device and attaches it to interface <paramref name="name"/> (creating it if needed).</summary>
-    private static int OpenQueueFd(string name, string devicePath, bool multiQueue, out string kernelName)
+    private static int OpenQueueFd(string name, string devicePath, bool multiQueue, bool vnet, out string kernelName)
     {
         int fd;
         byte[] path = Encoding.UTF8.GetBytes(devicePath + "\0");
@@ -277,7 +389,7 @@ public sealed unsafe class TunDevice : IDisposable
 
         var request = default(IfReqFlags);
         Encoding.UTF8.GetBytes(name, new Span<byte>(request.Name, MaxNameLength));
-        request.Flags = (short)(Native.IFF_TUN | Native.IFF_NO_PI | (multiQueue ? Native.IFF_MULTI_QUEUE : 0));
+        request.Flags = (short)(Native.IFF_TUN | Native.IFF_NO_PI | (multiQueue ? Native.IFF_MULTI_QUEUE : 0) | (vnet ? Native.IFF_VNET_HDR : 0));
         if (Native.Ioctl(fd, Native.TUNSETIFF, &request) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
