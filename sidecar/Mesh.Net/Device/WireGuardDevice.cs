@@ -41,9 +41,11 @@ public sealed class WireGuardDeviceOptions
     /// <summary>
     /// Kernel offloads on the data path (TSO on the TUN, UDP GSO and GRO on the socket, GRO on TUN
     /// writes): true by default; each falls back to the plain path on its own when the kernel
-    /// refuses it. False: one system call per packet on the TUN, as before they existed.
+    /// refuses it. False: one system call per packet on the TUN, as before they existed. The default
+    /// comes from the environment: <c>MESH_OFFLOADS=off</c> (or 0) turns them off, an escape hatch
+    /// for kernels or middleboxes that misbehave with them.
     /// </summary>
-    public bool Offloads { get; init; } = true;
+    public bool Offloads { get; init; } = Environment.GetEnvironmentVariable("MESH_OFFLOADS") is not ("off" or "0");
 }
 
 /// <summary>

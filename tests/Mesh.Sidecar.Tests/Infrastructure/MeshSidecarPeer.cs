@@ -28,10 +28,11 @@ internal sealed class MeshSidecarPeer : WireGuardPeer
             ? path
             : Path.Combine(AppContext.BaseDirectory, "mesh-sidecar.dll");
 
-    public static Task<MeshSidecarPeer> StartAsync(NetNs ns, string interfaceName, WireGuardConfig config, CancellationToken cancellationToken) =>
-        StartOrCleanUpAsync(new MeshSidecarPeer(ns, interfaceName, config), peer => peer.StartCoreAsync(cancellationToken));
+    /// <param name="offloads">False starts it with <c>MESH_OFFLOADS=off</c> (the plain, one-packet-per-syscall path).</param>
+    public static Task<MeshSidecarPeer> StartAsync(NetNs ns, string interfaceName, WireGuardConfig config, CancellationToken cancellationToken, bool offloads = true) =>
+        StartOrCleanUpAsync(new MeshSidecarPeer(ns, interfaceName, config), peer => peer.StartCoreAsync(offloads, cancellationToken));
 
-    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    private async Task StartCoreAsync(bool offloads, CancellationToken cancellationToken)
     {
         if (!File.Exists(AssemblyPath))
         {
@@ -39,7 +40,8 @@ internal sealed class MeshSidecarPeer : WireGuardPeer
         }
 
         var file = WriteConfigFile($"{Interface}.conf", Config.ToWgQuick());
-        Process = Namespace.Start(["dotnet", AssemblyPath, "wg", "--config", file, "--interface", Interface]);
+        Process = Namespace.Start(["dotnet", AssemblyPath, "wg", "--config", file, "--interface", Interface],
+            offloads ? null : new Dictionary<string, string> { ["MESH_OFFLOADS"] = "off" });
         await WaitForSocketAsync(SocketDeadline, cancellationToken);
         string missing = "";
         var configured = await Eventually.TryAsync(

@@ -18,6 +18,12 @@ internal sealed record TunnelPairOptions
 
     /// <summary>Adds 2001:2::/64 to the underlay and uses it for both Endpoints.</summary>
     public bool Ipv6Underlay { get; init; }
+
+    /// <summary>Theirs is mesh-sidecar too (ours against ours: the offload paths on both ends).</summary>
+    public bool TheirsIsMeshSidecar { get; init; }
+
+    /// <summary>False: ours runs without kernel offloads (<c>MESH_OFFLOADS=off</c>).</summary>
+    public bool OursOffloads { get; init; } = true;
 }
 
 /// <summary>
@@ -82,8 +88,10 @@ internal sealed class TunnelPair : IAsyncDisposable
         {
             ours = SelfCheck
                 ? await WireGuardGoPeer.StartAsync(underlay.A, names.Link("o"), ourConfig, cancellationToken)
-                : await MeshSidecarPeer.StartAsync(underlay.A, names.Link("o"), ourConfig, cancellationToken);
-            var theirs = await WireGuardGoPeer.StartAsync(underlay.B, names.Link("t"), theirConfig, cancellationToken);
+                : await MeshSidecarPeer.StartAsync(underlay.A, names.Link("o"), ourConfig, cancellationToken, options.OursOffloads);
+            WireGuardPeer theirs = options.TheirsIsMeshSidecar && !SelfCheck
+                ? await MeshSidecarPeer.StartAsync(underlay.B, names.Link("t"), theirConfig, cancellationToken)
+                : await WireGuardGoPeer.StartAsync(underlay.B, names.Link("t"), theirConfig, cancellationToken);
             return new TunnelPair(underlay, ours, theirs) { OurUnderlayEndpoint = ourEndpoint, TheirUnderlayEndpoint = theirEndpoint };
         }
         catch
