@@ -18,6 +18,7 @@ public sealed class NativeLayoutTests
         Assert.Equal(8, Unsafe.SizeOf<PollFd>());
         Assert.Equal(40, Unsafe.SizeOf<IfReqFlags>());
         Assert.Equal(16, Unsafe.SizeOf<TimeVal>());
+        Assert.Equal(16, Unsafe.SizeOf<CMsgHdr>());
     }
 
     [Fact]
