@@ -193,12 +193,11 @@ public sealed class CoordinatorConfig
             }
         }
 
-        foreach (var relayUrl in Derp.Urls)
+        if (Derp.Urls.Count > 0)
         {
-            if (!Uri.TryCreate(relayUrl, UriKind.Absolute, out _))
-            {
-                errors.Add($"derp.urls \"{relayUrl}\": expected an absolute URL");
-            }
+            // Headscale merges external DERP maps from here; the mesh's agents speak to the
+            // coordinator's own relay only, so an external map would name relays no node can use.
+            errors.Add($"derp.urls ({string.Join(", ", Derp.Urls)}): external relay maps are not supported; the mesh uses the coordinator's own relay (derp.server) — remove derp.urls");
         }
 
         if (string.IsNullOrWhiteSpace(Dns.BaseDomain) || Dns.BaseDomain.Contains(' ', StringComparison.Ordinal) || Dns.BaseDomain.StartsWith('.'))

@@ -68,6 +68,7 @@ public class CoordinatorConfigTests
     [InlineData("derp: {server: {stun_listen_addr: 0.0.0.0:4000, stun_alternate_port: 4000}}", "derp.server.stun_alternate_port 4000: the same port as derp.server.stun_listen_addr")]
     [InlineData("derp: {server: {stun_listen_addr: 0.0.0.0:65535}}", "derp.server.stun_alternate_port: unset, and derp.server.stun_listen_addr's port 65535 has no next port")]
     [InlineData("derp: {server: {stun_alternate_port: next}}", "'next'")]
+    [InlineData("derp: {urls: [https://relays.example.com/derpmap]}", "derp.urls (https://relays.example.com/derpmap): external relay maps are not supported")]
     public void BadValue_NamesTheKey(string yaml, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => CoordinatorConfig.Load(yaml, "c.yaml"));

@@ -140,6 +140,12 @@ public sealed class MeshPolicyTests
         Assert.True(await CanConnectAsync(a, b, 5432), "A → B:5432 is allowed by the policy but did not connect");
         Assert.False(await CanConnectAsync(a, b, 22), "A → B:22 connected although the policy allows only 5432");
         Assert.False(await CanConnectAsync(b, a, 5432), "B → A:5432 connected although the policy allows only A → B");
+
+        // B refused A's SYNs to 22 and says so in its metrics, each packet counted once, by reason.
+        using var http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (context, ct) => await MeshAgentMetricsTests.ConnectInAsync(b, context.DnsEndPoint, ct) });
+        var metrics = await PrometheusScrape.GetAsync(http, new Uri("http://127.0.0.1:9001/metrics"));
+        Assert.True(metrics.Value("mesh_dropped_packets_total", ("reason", "filter_NoRule")) >= 1, $"b's refusals are not counted:\n{metrics}");
+        Assert.Null(metrics.Value("mesh_dropped_packets_total", ("reason", "Filtered")));
     }
 
     /// <summary>A TCP connection from one node to a listener on another, through the mesh.</summary>
@@ -444,7 +450,7 @@ public sealed class MeshAgentMetricsTests
     }
 
     /// <summary>A TCP connection opened inside the node's namespace (the port listens there).</summary>
-    private static async ValueTask<Stream> ConnectInAsync(MeshNode node, System.Net.DnsEndPoint endpoint, CancellationToken cancellationToken)
+    internal static async ValueTask<Stream> ConnectInAsync(MeshNode node, System.Net.DnsEndPoint endpoint, CancellationToken cancellationToken)
     {
         var socket = node.Namespace.CreateSocket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         await socket.ConnectAsync(System.Net.IPAddress.Loopback, endpoint.Port, cancellationToken);
