@@ -193,11 +193,12 @@ public sealed class CoordinatorConfig
             }
         }
 
-        if (Derp.Urls.Count > 0)
+        foreach (var relayUrl in Derp.Urls)
         {
-            // Headscale merges external DERP maps from here; the mesh's agents speak to the
-            // coordinator's own relay only, so an external map would name relays no node can use.
-            errors.Add($"derp.urls ({string.Join(", ", Derp.Urls)}): external relay maps are not supported; the mesh uses the coordinator's own relay (derp.server) — remove derp.urls");
+            if (!Uri.TryCreate(relayUrl, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https" or "file"))
+            {
+                errors.Add($"derp.urls \"{relayUrl}\": expected an http, https or file URL of a relay map");
+            }
         }
 
         if (string.IsNullOrWhiteSpace(Dns.BaseDomain) || Dns.BaseDomain.Contains(' ', StringComparison.Ordinal) || Dns.BaseDomain.StartsWith('.'))
