@@ -205,7 +205,35 @@ public sealed class MeshRelayTests
         Assert.Contains("udp: yes", netcheck);
         Assert.Contains($"public endpoint: {publicAddress}:", netcheck);
         Assert.Contains("mapping varies by destination: no", netcheck);
-        Assert.Contains("relay \"mesh\"", netcheck);
+        Assert.Matches(new Regex(@"^relay ""mesh"" http://198\.18\.2\.1:8080/derp: connected, \d+(\.\d)? ms$", RegexOptions.Multiline), netcheck);
+    }
+
+    [Fact]
+    public async Task NatsThatMapPerDestination_ReachAPublicNodeDirectly_AndEachOtherThroughTheRelay()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables", "sysctl");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var l = await lab.AddNodeAsync("l", key);
+        var (r, rPublic) = await lab.AddNodeBehindNatAsync("r", key, randomFully: true);
+        var (s, _) = await lab.AddNodeBehindNatAsync("s", key, randomFully: true);
+        await lab.WaitForFullMeshAsync();
+
+        // r's NAT gives each destination its own port, so the endpoint STUN saw is not the one l sees.
+        // l answers r's ping at the source it came from and pings it back: direct both ways.
+        var direct = await Eventually.TryAsync(async ct =>
+            (await l.StatusAsync(ct)).Peers.Single(p => p.Name == "r").Path.StartsWith($"direct {rPublic}:", StringComparison.Ordinal)
+            && (await r.StatusAsync(ct)).Peers.Single(p => p.Name == "l").Path.StartsWith("direct 198.18.2.", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), Token);
+        Assert.True(direct, $"l and r not direct: l: {(await l.StatusAsync(Token)).Peers.Single(p => p.Name == "r").Path}, r: {(await r.StatusAsync(Token)).Peers.Single(p => p.Name == "l").Path}\n{await lab.DescribeAsync()}");
+        Assert.True((await r.PingAsync(l.V4!, Token)).Succeeded, "r → l");
+
+        // Two such NATs: no mapping either side can learn reaches the other, so the relay carries it.
+        var reached = await Eventually.TryAsync(async ct => (await r.PingAsync(s.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(20), Token);
+        Assert.True(reached, $"r → s (both behind NATs that map per destination): no reply\n{await lab.DescribeAsync()}");
+        Assert.Equal("relay \"mesh\"", (await r.StatusAsync(Token)).Peers.Single(p => p.Name == "s").Path);
+        Assert.Equal("relay \"mesh\"", (await s.StatusAsync(Token)).Peers.Single(p => p.Name == "r").Path);
+        Assert.True((await s.PingAsync(r.V4!, Token)).Succeeded, "s → r");
     }
 
     [Fact]
