@@ -103,11 +103,16 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         return false;
     }
 
-    /// <summary>Whether the rule's (non-self) destinations include the node, its subnet routes, or (exit node) the internet.</summary>
+    /// <summary>
+    /// Whether the rule's (non-self) destinations include the node, its subnet routes, or (exit node) the internet;
+    /// for a grant with <c>via</c>, whether the node is a via router carrying its destinations.
+    /// </summary>
     private static bool Reaches(CompiledRule rule, NodeEntry to) =>
-        to.HasAnyAddress(rule.DstAll)
-        || (!to.SubnetRoutes.IsEmpty && rule.DstAll.Overlaps(to.SubnetRoutes))
-        || (to.IsExit && (rule.InternetDst || rule.DstAll.Overlaps(WellKnownRanges.Internet)));
+        rule.Via is not null
+            ? rule.ViaServes(to)
+            : to.HasAnyAddress(rule.DstAll)
+              || (!to.SubnetRoutes.IsEmpty && rule.DstAll.Overlaps(to.SubnetRoutes))
+              || (to.IsExit && (rule.InternetDst || rule.DstAll.Overlaps(WellKnownRanges.Internet)));
 
     public IReadOnlyList<string> PeersOf(string nodeName)
     {
