@@ -30,7 +30,7 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _rules = _compiler.CompileRules();
         _peerGraph = new Lazy<PeerGraph>(() => new PeerGraph(_index, _rules), LazyThreadSafetyMode.ExecutionAndPublication);
         _filterBuilder = new NodeFilterBuilder(_index, _rules, _peerGraph);
-        _viaRouting = new Lazy<ViaRouting>(() => new ViaRouting(_index, _rules), LazyThreadSafetyMode.ExecutionAndPublication);
+        _viaRouting = new Lazy<ViaRouting>(() => new ViaRouting(_index, _rules, _peerGraph), LazyThreadSafetyMode.ExecutionAndPublication);
         _hasVia = _rules.Exists(static r => r.Via is not null);
         _filters = new FilterRule[_index.Nodes.Length][];
         _peers = new IReadOnlyList<string>?[_index.Nodes.Length];

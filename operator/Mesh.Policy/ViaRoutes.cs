@@ -47,15 +47,18 @@ internal sealed class ViaRouting
 {
     private readonly NodeIndex _index;
     private readonly IReadOnlyList<CompiledRule> _rules;
+    private readonly Lazy<PeerGraph> _graph;
     private readonly int[] _viaRules;
     private readonly RouteEntry[] _routes;
     private readonly ViaRoutes?[] _byViewer;
     private readonly IReadOnlyList<string>?[] _served;
 
-    public ViaRouting(NodeIndex index, IReadOnlyList<CompiledRule> rules)
+    /// <param name="graph">The policy's peer graph, whose per-rule source sets answer "is this node a source" in one bit test.</param>
+    public ViaRouting(NodeIndex index, IReadOnlyList<CompiledRule> rules, Lazy<PeerGraph> graph)
     {
         _index = index;
         _rules = rules;
+        _graph = graph;
         var via = new List<int>();
         for (var i = 0; i < rules.Count; i++)
         {
@@ -94,12 +97,13 @@ internal sealed class ViaRouting
     private ViaRoutes Build(NodeEntry viewer)
     {
         // Tags per steered route (index into _routes), and for exit routes.
+        var graph = _graph.Value;
         SortedDictionary<int, HashSet<string>>? subnetTags = null;
         HashSet<string>? exitTags = null;
         foreach (var i in _viaRules)
         {
             var rule = _rules[i];
-            if (!viewer.HasAnyAddress(rule.Src))
+            if (!graph.IsSource(i, viewer.Index))
             {
                 continue;
             }
@@ -139,9 +143,10 @@ internal sealed class ViaRouting
 
         // Grants without via the viewer is a source of: a route they cover whole is not steered.
         var plain = new List<CompiledRule>();
-        foreach (var rule in _rules)
+        for (var i = 0; i < _rules.Count; i++)
         {
-            if (rule.Via is null && !rule.Src.IsEmpty && viewer.HasAnyAddress(rule.Src))
+            var rule = _rules[i];
+            if (rule.Via is null && !rule.Src.IsEmpty && graph.IsSource(i, viewer.Index))
             {
                 plain.Add(rule);
             }
