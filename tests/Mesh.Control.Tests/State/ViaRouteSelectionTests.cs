@@ -223,6 +223,107 @@ public sealed class ViaRouteSelectionTests
     }
 
     [Fact]
+    public async Task MapStreams_ManyPeers_FailoverSendsTheTwoRoutersOnly()
+    {
+        // Enough peers that the stream looks at the changed nodes alone: the router that went offline changed for
+        // everyone; the one that takes over changed for group:eu only, and must be sent all the same.
+        var policy = ViaPolicy.Replace("\"grants\": [", """
+            "grants": [
+              {"src": ["group:eu"], "dst": ["group:eu"], "ip": ["*"]},
+            """, StringComparison.Ordinal);
+        await using var mesh = await Mesh.StartAsync(policy);
+        for (var i = 0; i < 20; i++)
+        {
+            await mesh.Harness.RegisterAsync($"eu{i}", "eve");
+        }
+
+        await using var eu = await mesh.Harness.OpenStreamAsync(mesh.Eu);
+        await ConvergeAsync(mesh, [(mesh.Eu, eu)], "start");
+        Assert.Equal(22, eu.Peers.Count);
+        var changedBefore = eu.PeersChangedEntries;
+
+        await mesh.OfflineAsync(mesh.RouterEu);
+        await eu.UntilAsync(s => Carriers(s.Peers.Values).SequenceEqual(["router-eu2"]), "the subnet on router-eu2");
+        await ConvergeAsync(mesh, [(mesh.Eu, eu)], "router-eu offline");
+        Assert.Equal(2, eu.PeersChangedEntries - changedBefore);
+        Assert.Equal(1, eu.FullMaps);
+    }
+
+    /// <summary>
+    /// Random on/offline changes of the routers, route withdrawals and approvals, endpoint changes and policy
+    /// switches (via, plain, none), with the clients' and routers' streams open: at checkpoints every stream holds
+    /// exactly what a full map built now gives.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task RandomChanges_StreamsConvergeToTheFullMap(int seed)
+    {
+        var random = new Random(seed);
+        await using var mesh = await Mesh.StartAsync(ViaPolicy);
+        var routers = new[] { mesh.RouterEu, mesh.RouterUs, mesh.RouterEu2 };
+        IEnumerable<(SimNode, MapStreamReader)> OnlineRouters() =>
+            routers.Where(r => mesh.Online.ContainsKey(r.Id)).Select(r => (r, mesh.Online[r.Id]));
+        var watched = new List<(SimNode Node, MapStreamReader Stream)>();
+        foreach (var node in new[] { mesh.Eu, mesh.Us, mesh.Paul })
+        {
+            watched.Add((node, await mesh.Harness.OpenStreamAsync(node)));
+        }
+
+        try
+        {
+            for (var step = 0; step < 60; step++)
+            {
+                var router = routers[random.Next(routers.Length)];
+                switch (random.Next(6))
+                {
+                    case 0 or 1:
+                        if (mesh.Online.ContainsKey(router.Id))
+                        {
+                            await mesh.OfflineAsync(router);
+                        }
+                        else
+                        {
+                            await mesh.OnlineAsync(router);
+                        }
+
+                        break;
+                    case 2:
+                        var routes = random.Next(3) == 0 ? Array.Empty<string>() : [Lan];
+                        await mesh.Harness.AdvertiseAsync(router, routes);
+                        await mesh.Harness.ApproveRoutesAsync(router);
+                        break;
+                    case 3:
+                        await mesh.Harness.ReportAsync(mesh.Paul, $"198.18.{random.Next(256)}.{random.Next(256)}:41641");
+                        break;
+                    case 4:
+                        await mesh.Harness.Admin.SetPolicyAsync(random.Next(3) switch { 0 => ViaPolicy, 1 => PlainPolicy, _ => "{" + Defs + AutoApprove + "\"grants\": [{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]}]}" }, Token);
+                        break;
+                    default:
+                        _ = mesh.Harness.State.Snapshot;
+                        break;
+                }
+
+                if (step % 10 == 9 || random.Next(3) == 0)
+                {
+                    await ConvergeAsync(mesh, watched.Concat(OnlineRouters()), $"seed {seed}, step {step}");
+                }
+            }
+
+            await ConvergeAsync(mesh, watched.Concat(OnlineRouters()), $"seed {seed}, the end");
+            Assert.All(watched, w => Assert.Equal(1, w.Stream.FullMaps));
+        }
+        finally
+        {
+            foreach (var (_, stream) in watched)
+            {
+                await stream.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task ViaAndPlainGrantForTheSameSubnet_GlobalPrimaryWins()
     {
         // Tailscale (via-grant-v43): a grant without via that covers the whole route lets any router serve it.
