@@ -20,7 +20,9 @@ namespace Mesh.Control.State;
 /// 3.5 M PeersChanged entries instead of ~45 k at 3,000 nodes / 300 streams, tests/bench/coordinator.sh).
 /// When the compiled policy is the one a stream last saw, only nodes that changed since the last push
 /// can differ for it: the pusher finds them once and each stream looks at those alone, instead of
-/// walking its whole peer list (streams × peers per push).
+/// walking its whole peer list (streams × peers per push). A node whose via grants steer its routes
+/// also looks at the routers whose routes changed for it alone (<see cref="NetmapSnapshot.PeerRoutesFor"/>:
+/// a via router went offline and another took over, which changes nothing for anyone else).
 /// </para>
 /// A stream holds no copy of what it was sent, only the snapshot it was brought to, and a stream that
 /// falls far behind gets one full map instead of a longer backlog.

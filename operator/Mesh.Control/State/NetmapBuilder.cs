@@ -7,7 +7,8 @@ namespace Mesh.Control.State;
 
 /// <summary>
 /// Everything a netmap is built from at one instant: the nodes, the compiled policy, which node
-/// serves each approved subnet route, and the mesh-wide DNS and relay settings. Immutable; the state
+/// serves each approved subnet route (for everyone, and for the nodes whose via grants steer a route
+/// elsewhere, per node: <see cref="PeerRoutesFor"/>), and the mesh-wide DNS and relay settings. Immutable; the state
 /// makes a new one per burst of changes (not per change) and every map built from it is consistent.
 /// </summary>
 public sealed class NetmapSnapshot
