@@ -130,6 +130,9 @@ internal sealed class PeerGraph
     /// </summary>
     public bool Reaches(int rule, int node) => _dst[rule].Has(node);
 
+    /// <summary>Whether the node holds an address in rule <paramref name="rule"/>'s sources (one bit test).</summary>
+    public bool IsSource(int rule, int node) => _src[rule].Has(node);
+
     /// <summary>The node's peers, in topology order.</summary>
     public string[] Peers(NodeEntry node)
     {
