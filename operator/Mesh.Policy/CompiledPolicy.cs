@@ -12,11 +12,13 @@ internal sealed class CompiledPolicy : ICompiledPolicy
     private readonly List<CompiledRule> _rules;
     private readonly NodeFilterBuilder _filterBuilder;
     private readonly Lazy<PeerGraph> _peerGraph;
+    private readonly Lazy<ViaRouting> _viaRouting;
 
     // Per node, built on first request and then shared by every caller (see NodeFilterBuilder, PeerGraph).
     private readonly FilterRule[]?[] _filters;
     private readonly IReadOnlyList<string>?[] _peers;
     private string[]? _names;
+    private readonly bool _hasVia;
     private readonly Lock _testLock = new();
 
     public CompiledPolicy(PolicyDocument doc, PolicyTopology topology, long version)
@@ -28,6 +30,8 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _rules = _compiler.CompileRules();
         _peerGraph = new Lazy<PeerGraph>(() => new PeerGraph(_index, _rules), LazyThreadSafetyMode.ExecutionAndPublication);
         _filterBuilder = new NodeFilterBuilder(_index, _rules, _peerGraph);
+        _viaRouting = new Lazy<ViaRouting>(() => new ViaRouting(_index, _rules, _peerGraph), LazyThreadSafetyMode.ExecutionAndPublication);
+        _hasVia = _rules.Exists(static r => r.Via is not null);
         _filters = new FilterRule[_index.Nodes.Length][];
         _peers = new IReadOnlyList<string>?[_index.Nodes.Length];
     }
@@ -103,11 +107,16 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         return false;
     }
 
-    /// <summary>Whether the rule's (non-self) destinations include the node, its subnet routes, or (exit node) the internet.</summary>
+    /// <summary>
+    /// Whether the rule's (non-self) destinations include the node, its subnet routes, or (exit node) the internet;
+    /// for a grant with <c>via</c>, whether the node is a via router carrying its destinations.
+    /// </summary>
     private static bool Reaches(CompiledRule rule, NodeEntry to) =>
-        to.HasAnyAddress(rule.DstAll)
-        || (!to.SubnetRoutes.IsEmpty && rule.DstAll.Overlaps(to.SubnetRoutes))
-        || (to.IsExit && (rule.InternetDst || rule.DstAll.Overlaps(WellKnownRanges.Internet)));
+        rule.Via is not null
+            ? rule.ViaServes(to)
+            : to.HasAnyAddress(rule.DstAll)
+              || (!to.SubnetRoutes.IsEmpty && rule.DstAll.Overlaps(to.SubnetRoutes))
+              || (to.IsExit && (rule.InternetDst || rule.DstAll.Overlaps(WellKnownRanges.Internet)));
 
     public IReadOnlyList<string> PeersOf(string nodeName)
     {
@@ -178,6 +187,18 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         }
 
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    public ViaRoutes ViaRoutesFor(string nodeName)
+    {
+        ArgumentNullException.ThrowIfNull(nodeName);
+        return _hasVia && _doc.HasRules && _index.TryGetNode(nodeName, out var node) ? _viaRouting.Value.For(node) : ViaRoutes.None;
+    }
+
+    public IReadOnlyList<string> ViaServedRoutes(string nodeName)
+    {
+        ArgumentNullException.ThrowIfNull(nodeName);
+        return _hasVia && _doc.HasRules && _index.TryGetNode(nodeName, out var node) ? _viaRouting.Value.ServedBy(node) : [];
     }
 
     public IReadOnlyList<string> AutoApprovedRoutes(string nodeName)

@@ -24,6 +24,19 @@ public interface ICompiledPolicy
     /// <summary>The nodes <paramref name="nodeName"/>'s netmap holds, in topology order.</summary>
     IReadOnlyList<string> PeersOf(string nodeName);
 
+    /// <summary>
+    /// How the node's <c>via</c> grants steer its routes: the approved subnet routes it must reach through routers with
+    /// the via tags (and which routers those are), and the exit nodes it may use. <see cref="ViaRoutes.None"/> when no
+    /// via grant steers it (also for an unknown node): then every route is served by its global primary.
+    /// </summary>
+    ViaRoutes ViaRoutesFor(string nodeName);
+
+    /// <summary>
+    /// The node's approved subnet routes that via grants may send traffic to through it (it carries a via tag and the
+    /// route overlaps the grant's destination), whether or not it is the route's global primary.
+    /// </summary>
+    IReadOnlyList<string> ViaServedRoutes(string nodeName);
+
     /// <summary>The node's advertised routes that <c>autoApprovers</c> approve for it.</summary>
     IReadOnlyList<string> AutoApprovedRoutes(string nodeName);
 

@@ -187,52 +187,38 @@ internal sealed class NodeFilterBuilder
     }
 
     /// <summary>
-    /// A grant with <c>via</c> reaches its destination subnets only through routers carrying one of the via tags;
-    /// only such routers that have the subnet approved receive a rule.
+    /// A grant with <c>via</c> reaches its destinations only through routers carrying one of the via tags: such a
+    /// router receives the rule for each destination one of its approved routes serves (a subnet route overlapping
+    /// the destination prefix, which then appears whole, as written; its exit routes for autogroup:internet).
+    /// Other nodes, the destinations' own included, receive nothing from it.
     /// </summary>
     private static FilterRule? Via(CompiledRule rule, NodeEntry node)
     {
-        if (rule.Src.IsEmpty || !HasAnyTag(node, rule.Via!))
+        if (rule.Src.IsEmpty || !rule.ViaServes(node))
         {
             return null;
         }
 
         var dsts = new List<NetPortRange>();
-        foreach (var d in rule.Rule.Destinations)
+        foreach (var target in rule.ViaTargets!)
         {
-            var prefixes = new List<string>();
-            if (d.Alias.Kind is AliasKind.Prefix or AliasKind.Host && d.Alias.Set is { } set
-                && node.Node.ApprovedRoutes.Any(r => IpText.TryParsePrefix(r, out var rs, out _) && rs.IsSubsetOf(set) && set.IsSubsetOf(rs)))
+            if (!CompiledRule.Carries(node, target))
             {
-                prefixes.AddRange(set.ToPrefixStrings());
-            }
-            else if (d.Alias.Kind == AliasKind.Internet && node.IsExit)
-            {
-                prefixes.AddRange(node.Node.ApprovedRoutes.Where(static r => r is "0.0.0.0/0" or "::/0"));
+                continue;
             }
 
-            foreach (var prefix in prefixes)
+            IEnumerable<string> texts = target.Prefix is null
+                ? node.Node.ApprovedRoutes.Where(static r => r is "0.0.0.0/0" or "::/0")
+                : target.Texts;
+            foreach (var text in texts)
             {
-                foreach (var p in d.Ports)
+                foreach (var p in target.Ports)
                 {
-                    dsts.Add(new NetPortRange(prefix, p));
+                    dsts.Add(new NetPortRange(text, p));
                 }
             }
         }
 
         return dsts.Count > 0 ? new FilterRule(rule.SrcStrings, [.. dsts], rule.Protocols) : null;
-    }
-
-    private static bool HasAnyTag(NodeEntry node, string[] tags)
-    {
-        foreach (var t in node.Node.Tags)
-        {
-            if (Array.IndexOf(tags, t) >= 0)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }

@@ -48,9 +48,12 @@ internal sealed class NodeIndex
     private readonly Dictionary<string, List<string>> _usersByToken = new(StringComparer.Ordinal);
     private readonly (UInt128 Address, int Node)[] _sortedAddresses;
 
+    private readonly IReadOnlyList<PolicyUser> _users;
+
     public NodeIndex(PolicyTopology topology)
     {
         ArgumentNullException.ThrowIfNull(topology);
+        _users = topology.Users;
         foreach (var u in topology.Users)
         {
             AddToken(u.Name, u.Name);
@@ -210,16 +213,45 @@ internal sealed class NodeIndex
         return false;
     }
 
-    /// <summary>Users a policy token names: an email, or a user name with or without a trailing '@'.</summary>
+    /// <summary>
+    /// Users a policy token names: an email, or a user name with or without a trailing '@', each with or without a
+    /// <c>user:</c> prefix; <c>*@example.com</c> names every user whose email is in that domain.
+    /// </summary>
     public IReadOnlyList<string> UsersFor(string token)
     {
+        if (token.StartsWith("user:", StringComparison.Ordinal))
+        {
+            token = token[5..];
+        }
+
         if (_usersByToken.TryGetValue(token, out var list))
         {
             return list;
         }
 
+        if (token.StartsWith("*@", StringComparison.Ordinal))
+        {
+            return UsersOfDomain(token.AsSpan(2));
+        }
+
         var trimmed = token.TrimEnd('@');
         return trimmed.Length != token.Length && _usersByToken.TryGetValue(trimmed, out list) ? list : [];
+    }
+
+    /// <summary>Users whose email is in <paramref name="domain"/> (compared without regard to case).</summary>
+    private List<string> UsersOfDomain(ReadOnlySpan<char> domain)
+    {
+        var found = new List<string>();
+        foreach (var u in _users)
+        {
+            var at = u.Email?.LastIndexOf('@') ?? -1;
+            if (at >= 0 && u.Email.AsSpan(at + 1).Equals(domain, StringComparison.OrdinalIgnoreCase) && !found.Contains(u.Name))
+            {
+                found.Add(u.Name);
+            }
+        }
+
+        return found;
     }
 
     public IReadOnlyList<int> UntaggedNodesOf(string user) =>

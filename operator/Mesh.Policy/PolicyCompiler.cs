@@ -63,6 +63,7 @@ internal sealed class PolicyCompiler
         {
             AliasKind.Wildcard => WellKnownRanges.MeshAddresses,
             AliasKind.Internet => WellKnownRanges.Internet,
+            AliasKind.DangerAll => IpSet.All,
             _ when NamesNodes(alias) => IpSet.OfAddresses(ResolveNodes(alias).SelectMany(n => _index.Nodes[n].Addresses)),
             _ => IpSet.Empty,
         };
@@ -88,15 +89,23 @@ internal sealed class PolicyCompiler
         foreach (var rule in _doc.Rules)
         {
             var resolved = IpSet.Union(rule.Sources.Select(Resolve));
+            var dangerAll = rule.Sources.Any(static s => s.Kind == AliasKind.DangerAll);
             var hasWildcard = rule.Sources.Any(static s => s.Kind == AliasKind.Wildcard);
-            var src = hasWildcard ? WithRoutes(resolved) : resolved;
+            var src = hasWildcard && !dangerAll ? WithRoutes(resolved) : resolved;
             var entries = new List<DstEntry>();
             var nodeGroups = new List<DstNodeGroup>();
             var dstSets = new List<IpSet>();
             List<PortRange>? selfPorts = null;
             var internet = false;
+            List<ViaTarget>? viaTargets = rule.Via is null ? null : [];
             foreach (var d in rule.Destinations)
             {
+                if (viaTargets is not null && d.Alias.Kind is AliasKind.Internet or AliasKind.Prefix or AliasKind.Host)
+                {
+                    var target = d.Alias.Kind == AliasKind.Internet ? null : d.Alias.Set!;
+                    viaTargets.Add(new ViaTarget(target, target?.ToPrefixStrings().ToArray() ?? [], d.Ports));
+                }
+
                 switch (d.Alias.Kind)
                 {
                     case AliasKind.Self:
@@ -145,14 +154,17 @@ internal sealed class PolicyCompiler
             {
                 Rule = rule,
                 Src = src,
+                AnySource = dangerAll,
                 ResolvedSrc = resolved,
                 Protocols = rule.Protocols,
                 Entries = [.. entries],
                 NodeGroups = [.. nodeGroups],
-                SelfPorts = selfPorts?.ToArray(),
+                // A grant with via reaches only what its routers carry: subnets and the internet, never autogroup:self.
+                SelfPorts = rule.Via is null ? selfPorts?.ToArray() : null,
                 InternetDst = internet,
                 WildcardDst = entries.Any(static e => e.Wildcard),
                 DstAll = entries.Any(static e => e.Wildcard) ? IpSet.All : IpSet.Union(dstSets),
+                ViaTargets = viaTargets?.ToArray(),
             });
         }
 

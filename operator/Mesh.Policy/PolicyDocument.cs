@@ -12,9 +12,14 @@ internal enum AliasKind
     Tagged,
     Internet,
     Self,
+
+    /// <summary><c>autogroup:danger-all</c>: every address, inside the tailnet or not (sources only).</summary>
+    DangerAll,
 }
 
 /// <summary>One selector of a policy (<c>*</c>, a user, <c>group:x</c>, <c>tag:x</c>, a host, a CIDR, an autogroup).</summary>
+/// <param name="Name">The selector as written; for users, the user token without a <c>user:</c> prefix
+/// (<c>odin@example.com</c>, or <c>*@example.com</c> for every user of a domain).</param>
 /// <param name="Set">For hosts and prefixes: the addresses named.</param>
 internal sealed record Alias(AliasKind Kind, string Name, IpSet? Set = null);
 

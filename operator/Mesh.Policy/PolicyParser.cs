@@ -334,17 +334,24 @@ internal sealed class PolicyParser
                 "autogroup:tagged" => AliasKind.Tagged,
                 "autogroup:internet" => AliasKind.Internet,
                 "autogroup:self" => AliasKind.Self,
+                "autogroup:danger-all" => AliasKind.DangerAll,
                 _ => null,
             };
             if (kind is null)
             {
-                error($"{where}: unknown autogroup \"{text}\" (known: autogroup:member, autogroup:tagged, autogroup:internet, autogroup:self)");
+                error($"{where}: unknown autogroup \"{text}\" (known: autogroup:member, autogroup:tagged, autogroup:internet, autogroup:self, autogroup:danger-all)");
                 return null;
             }
 
             if (side != "dst" && kind is AliasKind.Internet or AliasKind.Self)
             {
                 error($"{where}: \"{text}\" is only valid as a destination");
+                return null;
+            }
+
+            if (side == "dst" && kind == AliasKind.DangerAll)
+            {
+                error($"{where}: cannot use autogroup:danger-all as a dst (it is a source meaning every address, in the tailnet or not; \"*\" allows every destination)");
                 return null;
             }
 
@@ -377,6 +384,20 @@ internal sealed class PolicyParser
             }
 
             return new Alias(AliasKind.Tag, text);
+        }
+
+        if (text.StartsWith("user:", StringComparison.Ordinal))
+        {
+            var token = text[5..];
+            var at = token.IndexOf('@', StringComparison.Ordinal);
+            var wildcard = token.StartsWith("*@", StringComparison.Ordinal);
+            if (at <= 0 || token.IndexOf('@', at + 1) >= 0 || (wildcard ? token.Length == 2 : token.Contains('*', StringComparison.Ordinal)))
+            {
+                error($"{where}: \"{text}\" is not a user: write user:alice@example.com, or user:*@example.com for every user of a domain");
+                return null;
+            }
+
+            return new Alias(AliasKind.User, token);
         }
 
         if (text.Contains('@', StringComparison.Ordinal))
@@ -434,7 +455,12 @@ internal sealed class PolicyParser
         return true;
     }
 
-    /// <summary>Parses "*", "22", "80,443", "8000-8100" or a mix.</summary>
+    private const string PortHint = "a port is a number 1-65535, a range such as 8000-8100, a list such as 22,80, or \"*\"";
+
+    /// <summary>
+    /// Parses "*", "22", "80,443", "8000-8100" or a mix. Problems carry Tailscale's wording
+    /// (<c>port range "ssh": invalid first integer</c>) and say what is expected.
+    /// </summary>
     internal static PortRange[]? ParsePorts(string text, out string? problem)
     {
         problem = null;
@@ -451,13 +477,19 @@ internal sealed class PolicyParser
             var lastText = dash < 0 ? part : part[(dash + 1)..];
             if (!TryPort(firstText, out var first))
             {
-                problem = $"port range \"{part}\": invalid first port \"{firstText}\"";
+                problem = $"port range \"{part}\": invalid first integer ({PortHint})";
                 return null;
             }
 
             if (!TryPort(lastText, out var last))
             {
-                problem = $"port range \"{part}\": invalid last port \"{lastText}\"";
+                problem = $"port range \"{part}\": invalid last integer ({PortHint})";
+                return null;
+            }
+
+            if (first == 0)
+            {
+                problem = $"port range \"{part}\": first port must be >0, or use '*' for wildcard";
                 return null;
             }
 
@@ -611,7 +643,7 @@ internal sealed class PolicyParser
                 }
             }
 
-            if (ok && CheckSelfSources(sources!, dests.Select(static d => d.Alias), where))
+            if (ok && CheckSelfSources(sources!, dests.Select(static d => d.Alias), where, grant: false))
             {
                 _doc.Rules.Add(new AclRule(where, sources!, [.. dests], protocols, null));
             }
@@ -663,24 +695,38 @@ internal sealed class PolicyParser
         return alias is null ? null : new Destination(alias, ports);
     }
 
-    /// <summary>autogroup:self only works for user-owned sources: users, groups, autogroup:member or "*".</summary>
-    private bool CheckSelfSources(Alias[] sources, IEnumerable<Alias> destinations, string where)
+    private const string SelfSourcesProblem = "autogroup:self can only be used with users, groups, or supported autogroups";
+
+    /// <summary>
+    /// autogroup:self only works for user-owned sources: users, groups, autogroup:member, and in <c>acls</c> also
+    /// "*" (which autogroup:self narrows to the node's own user). Grants refuse "*" with it, as Tailscale does.
+    /// </summary>
+    private bool CheckSelfSources(Alias[] sources, IEnumerable<Alias> destinations, string where, bool grant)
     {
         if (!destinations.Any(static d => d.Kind == AliasKind.Self))
         {
             return true;
         }
 
-        foreach (var s in sources)
+        var ok = true;
+        for (var i = 0; i < sources.Length; i++)
         {
-            if (s.Kind is not (AliasKind.User or AliasKind.Group or AliasKind.Member or AliasKind.Wildcard))
+            var s = sources[i];
+            if (s.Kind is AliasKind.User or AliasKind.Group or AliasKind.Member || (s.Kind == AliasKind.Wildcard && !grant))
             {
-                Error($"{where}.src \"{s.Name}\": autogroup:self can only be used with users, groups, autogroup:member or \"*\" as sources");
-                return false;
+                continue;
             }
+
+            var fix = s.Kind == AliasKind.Wildcard
+                ? "a grant to autogroup:self cannot have \"*\" as a source: use autogroup:member"
+                : grant
+                    ? "sources of a grant to autogroup:self must be users, groups or autogroup:member; move the other sources to a grant of their own"
+                    : "sources of a rule to autogroup:self must be users, groups, autogroup:member or \"*\"; move the other sources to a rule of their own";
+            Error($"{where}.src[{i}] \"{s.Name}\": {SelfSourcesProblem} ({fix})");
+            ok = false;
         }
 
-        return true;
+        return ok;
     }
 
     private void ParseGrants(JsonElement e)
@@ -702,6 +748,8 @@ internal sealed class PolicyParser
             }
 
             string[]? src = null, dst = null, ip = null, via = null;
+            var hasApp = false;
+            var ok = true;
             foreach (var p in grant.EnumerateObject())
             {
                 switch (p.Name.ToLowerInvariant())
@@ -714,13 +762,18 @@ internal sealed class PolicyParser
                         break;
                     case "ip":
                         ip = StringArray(p.Value, $"{where}.ip");
+                        ok &= ip is not null;
                         break;
                     case "via":
                         via = StringArray(p.Value, $"{where}.via");
                         break;
                     case "app":
+                        // Application capabilities do not shape packet filters, but their names are checked.
+                        var app = ParseAppCapabilities(p.Value, $"{where}.app");
+                        ok &= app is not null;
+                        hasApp = app > 0;
+                        break;
                     case "srcposture":
-                        // Application capabilities do not shape packet filters.
                         break;
                     default:
                         Error($"{where}: unknown field \"{p.Name}\"");
@@ -734,12 +787,26 @@ internal sealed class PolicyParser
                 continue;
             }
 
+            if (ok && ip is not { Length: > 0 } && !hasApp)
+            {
+                Error($"{where}: ip and app can not both be empty (give \"ip\", such as [\"*\"] or [\"tcp:443\"], for network access, or \"app\" capabilities)");
+                ok = false;
+            }
+
             var sources = ParseSources(src, $"{where}.src");
+            ok &= sources is not null;
             var dests = new List<Alias>();
-            var ok = sources is not null;
             for (var i = 0; i < dst.Length; i++)
             {
-                var a = ParseAlias(dst[i], $"{where}.dst[{i}] \"{dst[i]}\"", AliasUse.Destination);
+                var w = $"{where}.dst[{i}] \"{dst[i]}\"";
+                if (IpText.TryParsePrefix(dst[i], out _, out var canonical) && canonical is "0.0.0.0/0" or "::/0")
+                {
+                    Error($"{where}.dst[{i}]: dst \"{dst[i]}\": to allow all IP addresses, use \"*\" or \"autogroup:internet\"");
+                    ok = false;
+                    continue;
+                }
+
+                var a = ParseAlias(dst[i], w, AliasUse.Destination);
                 if (a is null)
                 {
                     ok = false;
@@ -750,19 +817,30 @@ internal sealed class PolicyParser
                 }
             }
 
+            if (hasApp && dests.Any(static d => d.Kind == AliasKind.Internet))
+            {
+                Error($"{where}: cannot use app grants with autogroup:internet (app capabilities apply to tailnet devices: grant them in a separate grant, and keep autogroup:internet in a grant with only \"ip\")");
+                ok = false;
+            }
+
             if (via is not null)
             {
                 for (var i = 0; i < via.Length; i++)
                 {
-                    if (!via[i].StartsWith("tag:", StringComparison.Ordinal) || !_doc.TagOwners.ContainsKey(via[i]))
+                    if (!via[i].StartsWith("tag:", StringComparison.Ordinal))
                     {
-                        Error($"{where}.via[{i}] \"{via[i]}\": must be a tag defined in \"tagOwners\"");
+                        Error($"{where}.via[{i}] \"{via[i]}\": via can only be a tag (the tag of the subnet routers or exit nodes to route through, such as \"tag:router\")");
+                        ok = false;
+                    }
+                    else if (!_doc.TagOwners.ContainsKey(via[i]))
+                    {
+                        Error($"{where}.via[{i}]: tag \"{via[i]}\" not found (define it in \"tagOwners\")");
                         ok = false;
                     }
                 }
             }
 
-            if (!ok || !CheckSelfSources(sources!, dests, where))
+            if (!ok || !CheckSelfSources(sources!, dests, where, grant: true))
             {
                 continue;
             }
@@ -782,34 +860,135 @@ internal sealed class PolicyParser
         }
     }
 
-    /// <summary>A grant's <c>ip</c> entry: "*", "tcp:443", "udp:*", "icmp", "22", "80-90".</summary>
+    /// <summary>
+    /// Capabilities of the <c>tailscale.com</c> domain that a policy may grant: the ones Tailscale's own features and
+    /// applications read from grants (Taildrive, the Kubernetes operator, peer relays, the web interface, tsidp,
+    /// golink, tailsql, setec). The others (ingress, funnel, the companions drive-sharer and relay-target) are
+    /// granted by the control plane itself and refused in a policy.
+    /// </summary>
+    private static readonly HashSet<string> GrantableTailscaleCapabilities = new(StringComparer.Ordinal)
+    {
+        "tailscale.com/cap/drive",
+        "tailscale.com/cap/kubernetes",
+        "tailscale.com/cap/relay",
+        "tailscale.com/cap/webui",
+        "tailscale.com/cap/tsidp",
+        "tailscale.com/cap/golink",
+        "tailscale.com/cap/tailsql",
+        "tailscale.com/cap/secrets",
+    };
+
+    /// <summary>A grant's <c>app</c>: capability name → list of values. Returns how many capabilities, or null when invalid.</summary>
+    private int? ParseAppCapabilities(JsonElement e, string where)
+    {
+        if (e.ValueKind == JsonValueKind.Null)
+        {
+            return 0;
+        }
+
+        if (!IsObject(e))
+        {
+            Error($"{where}: must be an object mapping capability names to lists of values, such as {{\"example.com/cap/app\": [{{}}]}}");
+            return null;
+        }
+
+        var count = 0;
+        var ok = true;
+        foreach (var cap in e.EnumerateObject())
+        {
+            count++;
+            var w = $"{where} \"{cap.Name}\"";
+            if (CapabilityNameProblem(cap.Name) is { } problem)
+            {
+                Error($"{w}: {problem}");
+                ok = false;
+            }
+
+            if (cap.Value.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
+            {
+                Error($"{w}: must be a list of values (objects), such as [{{}}]");
+                ok = false;
+            }
+        }
+
+        return ok ? count : null;
+    }
+
+    /// <summary>Why a capability name is refused (Tailscale's wording and what to write instead), or null.</summary>
+    internal static string? CapabilityNameProblem(string name)
+    {
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || slash == name.Length - 1 || !IsDomainName(name.AsSpan(0, slash)))
+        {
+            return "capability name must have the form {domain}/{path} (such as \"example.com/cap/my-app\", without a scheme like \"https://\")";
+        }
+
+        var domain = name[..slash];
+        if ((domain.Equals("tailscale.com", StringComparison.OrdinalIgnoreCase) || domain.EndsWith(".tailscale.com", StringComparison.OrdinalIgnoreCase))
+            && !GrantableTailscaleCapabilities.Contains(name))
+        {
+            return "capability name must not be in the tailscale.com domain (use your own domain, such as \"example.com/cap/my-app\"; of tailscale.com, only "
+                + string.Join(", ", GrantableTailscaleCapabilities) + " can be granted)";
+        }
+
+        return null;
+    }
+
+    /// <summary>Dot-separated labels of letters, digits and hyphens, none empty, none starting or ending with a hyphen.</summary>
+    private static bool IsDomainName(ReadOnlySpan<char> text)
+    {
+        if (text.Length is 0 or > 253)
+        {
+            return false;
+        }
+
+        foreach (var range in text.Split('.'))
+        {
+            var label = text[range];
+            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-')
+            {
+                return false;
+            }
+
+            foreach (var c in label)
+            {
+                if (!char.IsAsciiLetterOrDigit(c) && c != '-')
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// A grant's <c>ip</c> entry: "*", ports alone ("22", "80-90", "22,443": the default protocols), or
+    /// "protocol:ports" ("tcp:443", "udp:*", "icmp:*"). As in Tailscale, an entry without a colon is read as ports,
+    /// so a bare protocol name ("icmp") is refused; the problem then says to write "icmp:*".
+    /// </summary>
     private static bool TryParseGrantIp(string spec, out int[]? protocols, out PortRange[]? ports, out string? problem)
     {
         protocols = null;
         ports = null;
         problem = null;
-        if (spec == "*")
+        var colon = spec.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0)
         {
-            ports = [PortRange.Any];
-            return true;
+            ports = ParsePorts(spec, out problem);
+            if (ports is null && ProtocolNames.ContainsKey(spec))
+            {
+                problem += $"; to allow protocol {spec} on every port, write \"{spec}:*\"";
+            }
+
+            return ports is not null;
         }
 
-        var colon = spec.IndexOf(':', StringComparison.Ordinal);
-        string protoText, portText;
-        if (colon >= 0)
+        var protoText = spec[..colon];
+        if (protoText.Length == 0)
         {
-            protoText = spec[..colon];
-            portText = spec[(colon + 1)..];
-        }
-        else if (spec.Length > 0 && (char.IsAsciiDigit(spec[0]) && spec.All(static c => char.IsAsciiDigit(c) || c is '-' or ',')))
-        {
-            protoText = "";
-            portText = spec;
-        }
-        else
-        {
-            protoText = spec;
-            portText = "*";
+            problem = "missing protocol before ':' (write \"tcp:443\", or just \"443\" for the default protocols)";
+            return false;
         }
 
         if (!TryParseProtocol(protoText, out protocols, out problem))
@@ -817,7 +996,7 @@ internal sealed class PolicyParser
             return false;
         }
 
-        ports = ParsePorts(portText, out problem);
+        ports = ParsePorts(spec[(colon + 1)..], out problem);
         if (ports is null)
         {
             return false;
@@ -825,7 +1004,7 @@ internal sealed class PolicyParser
 
         if (!ProtocolAllowsPorts(protocols) && !(ports.Length == 1 && ports[0] == PortRange.Any))
         {
-            problem = $"protocol {protocols![0]} has no ports; use \"*\"";
+            problem = $"protocol {protocols![0]} has no ports; use \"{protoText}:*\"";
             return false;
         }
 

@@ -109,7 +109,7 @@ internal static class PolicyTestRunner
 
         switch (alias.Kind)
         {
-            case AliasKind.Wildcard or AliasKind.Internet or AliasKind.Self:
+            case AliasKind.Wildcard or AliasKind.DangerAll or AliasKind.Internet or AliasKind.Self:
                 failures.Add($"{where}: \"{text}\" cannot be used in tests");
                 return null;
             case AliasKind.Prefix when text.Contains('/', StringComparison.Ordinal) && side == "dst":

@@ -198,6 +198,11 @@ internal static class EagerPolicyModel
         }
     }
 
+    /// <summary>
+    /// A grant with via: each node carrying a via tag receives, per destination, the destination whole when one of
+    /// its approved subnet routes overlaps it (or, for autogroup:internet or a prefix wholly in the internet, when it
+    /// is an exit node: its exit routes for autogroup:internet).
+    /// </summary>
     private static void Via(NodeIndex index, CompiledRule rule, List<FilterRule>?[] filters)
     {
         if (rule.Src.IsEmpty)
@@ -205,37 +210,57 @@ internal static class EagerPolicyModel
             return;
         }
 
-        foreach (var n in rule.Via!.SelectMany(index.NodesWithTag).Distinct())
+        foreach (var node in index.Nodes)
         {
-            var node = index.Nodes[n];
-            var dsts = new List<NetPortRange>();
-            foreach (var d in rule.Rule.Destinations)
-            {
-                var prefixes = new List<string>();
-                if (d.Alias.Kind is AliasKind.Prefix or AliasKind.Host && d.Alias.Set is { } set
-                    && node.Node.ApprovedRoutes.Any(r => IpText.TryParsePrefix(r, out var rs, out _) && rs.IsSubsetOf(set) && set.IsSubsetOf(rs)))
-                {
-                    prefixes.AddRange(set.ToPrefixStrings());
-                }
-                else if (d.Alias.Kind == AliasKind.Internet && node.IsExit)
-                {
-                    prefixes.AddRange(node.Node.ApprovedRoutes.Where(static r => r is "0.0.0.0/0" or "::/0"));
-                }
-
-                foreach (var prefix in prefixes)
-                {
-                    foreach (var p in d.Ports)
-                    {
-                        dsts.Add(new NetPortRange(prefix, p));
-                    }
-                }
-            }
-
+            var dsts = ViaDestinations(rule, node);
             if (dsts.Count > 0)
             {
-                Append(filters, n, new FilterRule(rule.SrcStrings, dsts, rule.Protocols));
+                Append(filters, node.Index, new FilterRule(rule.SrcStrings, dsts, rule.Protocols));
             }
         }
+    }
+
+    private static List<NetPortRange> ViaDestinations(CompiledRule rule, NodeEntry node)
+    {
+        var dsts = new List<NetPortRange>();
+        if (!node.Node.Tags.Any(t => rule.Via!.Contains(t)))
+        {
+            return dsts;
+        }
+
+        var subnets = new List<IpSet>();
+        foreach (var r in node.Node.ApprovedRoutes)
+        {
+            if (IpText.TryParsePrefix(r, out var set, out var canonical) && canonical is not ("0.0.0.0/0" or "::/0"))
+            {
+                subnets.Add(set);
+            }
+        }
+
+        var exits = node.Node.ApprovedRoutes.Where(static r => r is "0.0.0.0/0" or "::/0").ToList();
+        foreach (var d in rule.Rule.Destinations)
+        {
+            var prefixes = new List<string>();
+            if (d.Alias.Kind is AliasKind.Prefix or AliasKind.Host && d.Alias.Set is { } set
+                && (subnets.Any(r => r.Overlaps(set)) || (exits.Count > 0 && set.IsSubsetOf(WellKnownRanges.Internet))))
+            {
+                prefixes.AddRange(set.ToPrefixStrings());
+            }
+            else if (d.Alias.Kind == AliasKind.Internet)
+            {
+                prefixes.AddRange(exits);
+            }
+
+            foreach (var prefix in prefixes)
+            {
+                foreach (var p in d.Ports)
+                {
+                    dsts.Add(new NetPortRange(prefix, p));
+                }
+            }
+        }
+
+        return dsts;
     }
 
     /// <summary>The node's peers: what it may reach and who may reach it, as two address sets, then one pass over the nodes.</summary>
@@ -252,8 +277,26 @@ internal static class EagerPolicyModel
         var reachesInternet = false;
         var selfOut = false;
         var selfIn = new List<IpSet>();
+        var viaOut = new HashSet<NodeEntry>();
         foreach (var rule in policy.Rules)
         {
+            if (rule.Via is not null)
+            {
+                // A via rule connects its sources with the routers that carry its destinations, and nothing else.
+                var routers = nodes.Where(n => ViaDestinations(rule, n).Count > 0).ToList();
+                if (node.HasAnyAddress(rule.Src))
+                {
+                    viaOut.UnionWith(routers);
+                }
+
+                if (routers.Contains(node))
+                {
+                    inSets.Add(rule.Src);
+                }
+
+                continue;
+            }
+
             if (node.HasAnyAddress(rule.Src))
             {
                 outSets.Add(rule.DstAll);
@@ -283,7 +326,8 @@ internal static class EagerPolicyModel
             }
 
             var sameUser = !node.Tagged && !other.Tagged && node.Node.User is not null && node.Node.User == other.Node.User;
-            var visible = other.HasAnyAddress(outSet)
+            var visible = viaOut.Contains(other)
+                || other.HasAnyAddress(outSet)
                 || (!other.SubnetRoutes.IsEmpty && outSet.Overlaps(other.SubnetRoutes))
                 || (other.IsExit && reachesInternet)
                 || other.HasAnyAddress(inSet)

@@ -120,7 +120,7 @@ public sealed class LazyEvaluationTests
     private static readonly string[] Sources =
     [
         "*", "group:g0", "group:g1", "u1@example.com", "u2@", "tag:t0", "tag:t1", "autogroup:member", "autogroup:tagged",
-        "100.64.0.0/29", "h1", "10.1.0.0/16", "fd7a:115c:a1e0::/124",
+        "100.64.0.0/29", "h1", "10.1.0.0/16", "fd7a:115c:a1e0::/124", "user:*@example.com", "autogroup:danger-all",
     ];
 
     private static readonly string[] Destinations =
@@ -133,7 +133,7 @@ public sealed class LazyEvaluationTests
     private static readonly string[] GrantDestinations =
     [
         "*", "tag:t1", "group:g1", "autogroup:member", "autogroup:self", "10.1.0.0/16", "10.2.1.0/24", "h0",
-        "autogroup:internet", "100.64.0.0/30",
+        "autogroup:internet", "100.64.0.0/30", "10.0.0.0/8", "8.8.8.0/24",
     ];
 
     private static readonly string?[] Protocols = [null, null, null, "tcp", "udp", "icmp"];

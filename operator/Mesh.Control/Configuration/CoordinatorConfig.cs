@@ -195,9 +195,9 @@ public sealed class CoordinatorConfig
 
         foreach (var relayUrl in Derp.Urls)
         {
-            if (!Uri.TryCreate(relayUrl, UriKind.Absolute, out _))
+            if (!Uri.TryCreate(relayUrl, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https" or "file"))
             {
-                errors.Add($"derp.urls \"{relayUrl}\": expected an absolute URL");
+                errors.Add($"derp.urls \"{relayUrl}\": expected an http, https or file URL of a relay map");
             }
         }
 

@@ -142,7 +142,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
             var control = new ControlServer(controlKey, time);
             var logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Mesh.Control");
             var metricsInstance = new MeshMetrics(Guid.NewGuid().ToString("N")[..12]);
-            var state = new MeshState(store, config, time, logger, metricsInstance);
+            var extraRegions = await Mesh.Control.Relay.ExtraRelayMaps.LoadAsync(config.Derp.Urls, NetmapBuilder.RelayMapFrom(config).Regions.Select(r => r.RegionId), logger, cancellationToken).ConfigureAwait(false);
+            var state = new MeshState(store, config, time, logger, metricsInstance, extraRegions);
             builder.Services.AddSingleton(control);
             builder.Services.AddSingleton(state);
             builder.Services.AddSingleton<INodeService>(state);

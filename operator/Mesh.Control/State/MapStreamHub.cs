@@ -20,7 +20,9 @@ namespace Mesh.Control.State;
 /// 3.5 M PeersChanged entries instead of ~45 k at 3,000 nodes / 300 streams, tests/bench/coordinator.sh).
 /// When the compiled policy is the one a stream last saw, only nodes that changed since the last push
 /// can differ for it: the pusher finds them once and each stream looks at those alone, instead of
-/// walking its whole peer list (streams × peers per push).
+/// walking its whole peer list (streams × peers per push). A node whose via grants steer its routes
+/// also looks at the routers whose routes changed for it alone (<see cref="NetmapSnapshot.PeerRoutesFor"/>:
+/// a via router went offline and another took over, which changes nothing for anyone else).
 /// </para>
 /// A stream holds no copy of what it was sent, only the snapshot it was brought to, and a stream that
 /// falls far behind gets one full map instead of a longer backlog.
@@ -316,19 +318,21 @@ internal sealed class MapStreamHub : IDisposable
             var changed = new List<MapNode>();
             var removed = new List<long>();
             var peers = snapshot.Policy.PeersOf(self.Name);
+            // Routers a via grant of this node steers its routes to: their view is the node's own (usually none).
+            var views = new StreamRoutes(old.PeerRoutesFor(oldSelf), snapshot.PeerRoutesFor(self));
             // Looking up each changed node costs a binary search in the peer list; walking both lists
             // costs two passes over it: whichever is less.
             if (changes is not null && ReferenceEquals(changes.From, old) && changes.Nodes.Count * 4 < peers.Count)
             {
-                DiffChanged(old, snapshot, self, peers, changes.Nodes, changed, removed);
+                DiffChanged(old, snapshot, self, peers, views.Steered(changes.Nodes), views.After, changed, removed);
             }
             else if (old.PolicyMatchesNodes && snapshot.PolicyMatchesNodes)
             {
-                DiffSorted(old, oldSelf, snapshot, self, peers, changed, removed);
+                DiffSorted(old, oldSelf, snapshot, self, peers, views, changed, removed);
             }
             else
             {
-                DiffAll(old, oldSelf, snapshot, self, peers, scratch.Ids, changed, removed);
+                DiffAll(old, oldSelf, snapshot, self, peers, views, scratch.Ids, changed, removed);
             }
 
             // The node holds the filter of the policy it was last brought to: compared rule by rule,
@@ -340,14 +344,14 @@ internal sealed class MapStreamHub : IDisposable
             }
 
             var dns = ReferenceEquals(old.Dns, snapshot.Dns) ? null : snapshot.Dns;
-            var selfChanged = !NetmapSnapshot.SameView(old, oldSelf, snapshot, self);
+            var selfChanged = !NetmapSnapshot.SameSelfView(old, oldSelf, snapshot, self);
             _synced = snapshot;
             if (changed.Count == 0 && removed.Count == 0 && filter is null && dns is null && !selfChanged)
             {
                 return false;
             }
 
-            var selfNode = snapshot.MapNodeOf(self);
+            var selfNode = snapshot.SelfViewOf(self);
             Write(new MapResponse
             {
                 Seq = ++_seq,
@@ -372,7 +376,7 @@ internal sealed class MapStreamHub : IDisposable
         /// changed: the peer list is the same, so each changed node is looked up in it (ascending ids,
         /// a binary search) and sent, or removed when it stopped being visible.
         /// </summary>
-        private static void DiffChanged(NetmapSnapshot old, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, List<long> ids, List<MapNode> changed, List<long> removed)
+        private static void DiffChanged(NetmapSnapshot old, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, List<long> ids, IReadOnlyDictionary<long, PeerRoutes> views, List<MapNode> changed, List<long> removed)
         {
             foreach (var id in ids)
             {
@@ -390,7 +394,7 @@ internal sealed class MapStreamHub : IDisposable
 
                 if (now is not null && !now.IsExpired(snapshot.Now))
                 {
-                    changed.Add(snapshot.MapNodeOf(now));
+                    changed.Add(snapshot.ViewOf(views, now));
                 }
                 else if (before is not null && !before.IsExpired(old.Now))
                 {
@@ -447,7 +451,7 @@ internal sealed class MapStreamHub : IDisposable
         /// nodes: both peer lists are then in ascending id order and are merged in one pass (the
         /// join of one node with 1,000 streams open walks 10,000 peers per stream).
         /// </summary>
-        private static void DiffSorted(NetmapSnapshot old, MeshNodeState oldSelf, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, List<MapNode> changed, List<long> removed)
+        private static void DiffSorted(NetmapSnapshot old, MeshNodeState oldSelf, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, StreamRoutes views, List<MapNode> changed, List<long> removed)
         {
             var before = old.Policy.PeersOf(oldSelf.Name);
             var i = 0;
@@ -467,16 +471,16 @@ internal sealed class MapStreamHub : IDisposable
 
                 if (sent is not null && sent.Id == peer.Id)
                 {
-                    if (!NetmapSnapshot.SameView(old, sent, snapshot, peer))
+                    if (!NetmapSnapshot.SamePeerView(old, views.Before, sent, snapshot, views.After, peer))
                     {
-                        changed.Add(snapshot.MapNodeOf(peer));
+                        changed.Add(snapshot.ViewOf(views.After, peer));
                     }
 
                     sent = NextVisible(old, before, oldSelf.Id, ref i);
                 }
                 else
                 {
-                    changed.Add(snapshot.MapNodeOf(peer));
+                    changed.Add(snapshot.ViewOf(views.After, peer));
                 }
             }
 
@@ -502,7 +506,7 @@ internal sealed class MapStreamHub : IDisposable
         }
 
         /// <summary>The delta between two arbitrary snapshots: both peer lists walked.</summary>
-        private static void DiffAll(NetmapSnapshot old, MeshNodeState oldSelf, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, HashSet<long> before, List<MapNode> changed, List<long> removed)
+        private static void DiffAll(NetmapSnapshot old, MeshNodeState oldSelf, NetmapSnapshot snapshot, MeshNodeState self, IReadOnlyList<string> peers, StreamRoutes views, HashSet<long> before, List<MapNode> changed, List<long> removed)
         {
             before.Clear();
             foreach (var name in old.Policy.PeersOf(oldSelf.Name))
@@ -520,9 +524,9 @@ internal sealed class MapStreamHub : IDisposable
                     continue;
                 }
 
-                if (!before.Remove(peer.Id) || !NetmapSnapshot.SameView(old, old.ById[peer.Id], snapshot, peer))
+                if (!before.Remove(peer.Id) || !NetmapSnapshot.SamePeerView(old, views.Before, old.ById[peer.Id], snapshot, views.After, peer))
                 {
-                    changed.Add(snapshot.MapNodeOf(peer));
+                    changed.Add(snapshot.ViewOf(views.After, peer));
                 }
             }
 
@@ -532,6 +536,41 @@ internal sealed class MapStreamHub : IDisposable
             }
 
             before.Clear();
+        }
+
+        /// <summary>A stream's peer routes (<see cref="NetmapSnapshot.PeerRoutesFor"/>) in the snapshot it was brought to and in the new one.</summary>
+        private readonly record struct StreamRoutes(IReadOnlyDictionary<long, PeerRoutes> Before, IReadOnlyDictionary<long, PeerRoutes> After)
+        {
+            /// <summary>
+            /// <paramref name="changed"/> (the nodes that look different to everyone, ascending) plus the routers whose
+            /// route view changed for this node alone (a via router went on or offline), ascending and distinct.
+            /// </summary>
+            public List<long> Steered(List<long> changed)
+            {
+                if (Before.Count == 0 && After.Count == 0)
+                {
+                    return changed;
+                }
+
+                var own = NetmapSnapshot.PeerRoutesChanges(Before, After);
+                if (own.Count == 0)
+                {
+                    return changed;
+                }
+
+                var merged = new List<long>(changed.Count + own.Count);
+                int i = 0, j = 0;
+                while (i < changed.Count || j < own.Count)
+                {
+                    var next = j == own.Count || (i < changed.Count && changed[i] <= own[j]) ? changed[i++] : own[j++];
+                    if (merged.Count == 0 || merged[^1] != next)
+                    {
+                        merged.Add(next);
+                    }
+                }
+
+                return merged;
+            }
         }
 
         /// <summary>Whether two compiled filters send the same rules (no filter and an empty one both send an empty list).</summary>

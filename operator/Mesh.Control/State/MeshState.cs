@@ -58,7 +58,8 @@ public sealed partial class MeshState : IDisposable
     private bool _seenDisconnected;
     private DateTimeOffset _seenWrittenAt;
 
-    public MeshState(MeshStore store, CoordinatorConfig config, TimeProvider? time = null, ILogger? logger = null, MeshMetrics? metrics = null)
+    /// <param name="extraRelayRegions">Regions of derp.urls' relay maps, listed after the embedded relay's (<see cref="Relay.ExtraRelayMaps"/>).</param>
+    public MeshState(MeshStore store, CoordinatorConfig config, TimeProvider? time = null, ILogger? logger = null, MeshMetrics? metrics = null, IReadOnlyList<RelayRegion>? extraRelayRegions = null)
     {
         _store = store;
         _config = config;
@@ -67,7 +68,8 @@ public sealed partial class MeshState : IDisposable
         Metrics = metrics ?? new MeshMetrics();
         _ips = new IpAllocator(config.PrefixV4, config.PrefixV6);
         _dns = NetmapBuilder.DnsFrom(config);
-        _relayMap = NetmapBuilder.RelayMapFrom(config);
+        var relayMap = NetmapBuilder.RelayMapFrom(config);
+        _relayMap = extraRelayRegions is { Count: > 0 } ? relayMap with { Regions = [.. relayMap.Regions, .. extraRelayRegions] } : relayMap;
         Hub = new MapStreamHub(this, _logger);
 
         foreach (var user in store.ListUsers())

@@ -125,6 +125,24 @@ internal sealed record AdminRun(ParseResult Parse, AdminClient Client, TextWrite
     {
         await Output.WriteLineAsync(JsonSerializer.Serialize(value, AdminJson.Indented));
     }
+
+    /// <summary>The result: <paramref name="value"/> as JSON with `-o json`, else <paramref name="line"/> for a person.</summary>
+    public Task ReportAsync<T>(T value, string line) => Json ? WriteJsonAsync(value) : Output.WriteLineAsync(line);
+
+    /// <summary>The result: <paramref name="value"/> as JSON with `-o json`, else what <paramref name="human"/> prints.</summary>
+    public Task ReportAsync<T>(T value, Func<Task> human) => Json ? WriteJsonAsync(value) : human();
+
+    /// <summary>As above, for output written at once (a table).</summary>
+    public Task ReportAsync<T>(T value, Action human)
+    {
+        if (Json)
+        {
+            return WriteJsonAsync(value);
+        }
+
+        human();
+        return Task.CompletedTask;
+    }
 }
 
 /// <summary>A mistake on the command line the parser cannot see (a bad duration, a missing key): message only, exit 1.</summary>

@@ -23,15 +23,11 @@ internal static class ApiKeysCommands
         AdminVerb.Bind(create, time, async (run, ct) =>
         {
             var created = await run.Client.CreateApiKeyAsync(PreAuthKeysCommands.ParseDuration(run.Parse.GetValue(expiration)), ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(created);
-            }
-            else
+            await run.ReportAsync(created, () =>
             {
                 Table([created.View], run.Now, created.Key).WriteTo(run.Output);
-                await run.Error.WriteLineAsync("The key is shown this once only; store it now.");
-            }
+                return run.Error.WriteLineAsync("The key is shown this once only; store it now.");
+            });
 
             return 0;
         });
@@ -41,14 +37,7 @@ internal static class ApiKeysCommands
         AdminVerb.Bind(list, time, async (run, ct) =>
         {
             var found = await run.Client.ListApiKeysAsync(ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(found);
-            }
-            else
-            {
-                Table(found, run.Now, secret: null).WriteTo(run.Output);
-            }
+            await run.ReportAsync(found, () => Table(found, run.Now, secret: null).WriteTo(run.Output));
 
             return 0;
         });
@@ -63,14 +52,7 @@ internal static class ApiKeysCommands
             var prefix = run.Parse.GetValue(prefixArgument) ?? run.Parse.GetValue(prefixOption)
                 ?? throw new UsageException("which key? pass its prefix: `mesh-operator apikeys expire PREFIX`");
             await run.Client.ExpireApiKeyAsync(prefix, ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(new { prefix, expired = true });
-            }
-            else
-            {
-                await run.Output.WriteLineAsync($"API key {prefix} expired");
-            }
+            await run.ReportAsync(new { prefix, expired = true }, $"API key {prefix} expired");
 
             return 0;
         });

@@ -71,14 +71,7 @@ internal static class NodesCommands
         {
             var id = run.Parse.GetValue(deleteId);
             await run.Client.DeleteNodeAsync(id, ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(new { id, deleted = true });
-            }
-            else
-            {
-                await run.Output.WriteLineAsync($"Node {id} deleted");
-            }
+            await run.ReportAsync(new { id, deleted = true }, $"Node {id} deleted");
 
             return 0;
         });

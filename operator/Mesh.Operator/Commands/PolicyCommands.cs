@@ -39,14 +39,7 @@ internal static class PolicyCommands
         AdminVerb.Bind(set, time, async (run, ct) =>
         {
             var installed = await run.Client.SetPolicyAsync(await ReadAsync(run.Parse.GetValue(setFile)!, ct), ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(installed);
-            }
-            else
-            {
-                await run.Output.WriteLineAsync($"Policy updated ({CliFormat.Time(installed.UpdatedAt, "now")})");
-            }
+            await run.ReportAsync(installed, $"Policy updated ({CliFormat.Time(installed.UpdatedAt, "now")})");
 
             return 0;
         });

@@ -44,15 +44,11 @@ internal static class PreAuthKeysCommands
                 ParseDuration(run.Parse.GetValue(expiration)),
                 SplitList(run.Parse.GetValue(tags)));
             var created = await run.Client.CreatePreAuthKeyAsync(request, ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(created);
-            }
-            else
+            await run.ReportAsync(created, () =>
             {
                 Table([created.View], run.Now, created.Key).WriteTo(run.Output);
-                await run.Error.WriteLineAsync("The key is shown this once only; store it now.");
-            }
+                return run.Error.WriteLineAsync("The key is shown this once only; store it now.");
+            });
 
             return 0;
         });
@@ -64,14 +60,7 @@ internal static class PreAuthKeysCommands
         AdminVerb.Bind(list, time, async (run, ct) =>
         {
             var found = await run.Client.ListPreAuthKeysAsync(run.Parse.GetValue(listUser), ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(found);
-            }
-            else
-            {
-                Table(found, run.Now, secret: null).WriteTo(run.Output);
-            }
+            await run.ReportAsync(found, () => Table(found, run.Now, secret: null).WriteTo(run.Output));
 
             return 0;
         });
@@ -83,14 +72,7 @@ internal static class PreAuthKeysCommands
         {
             var target = run.Parse.GetValue(key)!;
             await run.Client.ExpirePreAuthKeyAsync(target, ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(new { id = target, expired = true });
-            }
-            else
-            {
-                await run.Output.WriteLineAsync($"Pre-auth key {target} expired");
-            }
+            await run.ReportAsync(new { id = target, expired = true }, $"Pre-auth key {target} expired");
 
             return 0;
         });

@@ -41,14 +41,7 @@ internal static class UsersCommands
         {
             var target = run.Parse.GetValue(deleteName)!;
             await run.Client.DeleteUserAsync(target, ct);
-            if (run.Json)
-            {
-                await run.WriteJsonAsync(new { name = target, deleted = true });
-            }
-            else
-            {
-                await run.Output.WriteLineAsync($"User {target} deleted");
-            }
+            await run.ReportAsync(new { name = target, deleted = true }, $"User {target} deleted");
 
             return 0;
         });

@@ -84,6 +84,8 @@ public sealed partial class WireGuardDevice : IUapiDevice, IDisposable
     private long _directTxBytes;
     private long _relayRxBytes;
     private long _relayTxBytes;
+    private long _removedPeersRxBytes;
+    private long _removedPeersTxBytes;
     private IRelayTransport? _relay;
     private OtherDatagramHandler? _otherDatagrams;
     private readonly Lock _relayLock = new();
@@ -336,7 +338,7 @@ public sealed partial class WireGuardDevice : IUapiDevice, IDisposable
             {
                 foreach (var peer in Engine.Peers.ToList())
                 {
-                    Engine.RemovePeer(peer.PublicKey);
+                    RemovePeer(peer.PublicKey);
                 }
             }
 
@@ -357,7 +359,7 @@ public sealed partial class WireGuardDevice : IUapiDevice, IDisposable
 
         if (update.Remove)
         {
-            Engine.RemovePeer(key);
+            RemovePeer(key);
             return;
         }
 
@@ -425,6 +427,33 @@ public sealed partial class WireGuardDevice : IUapiDevice, IDisposable
             var buffer = new byte[256];
             Send(devicePeer, peer.SendKeepalive(buffer), buffer);
         }
+    }
+
+    /// <summary>Removes a peer, keeping its byte counts in <see cref="PeerBytes"/>.</summary>
+    private void RemovePeer(NoisePublicKey key)
+    {
+        if (Engine.TryGetPeer(key, out var peer))
+        {
+            Engine.RemovePeer(key);
+            Interlocked.Add(ref _removedPeersRxBytes, peer.RxBytes);
+            Interlocked.Add(ref _removedPeersTxBytes, peer.TxBytes);
+        }
+    }
+
+    /// <summary>
+    /// Bytes received from and sent to peers since the device started, as the engine counts them per
+    /// peer (what `wg show` reports), including peers removed since: it only grows.
+    /// </summary>
+    public (long Rx, long Tx) PeerBytes()
+    {
+        long rx = Interlocked.Read(ref _removedPeersRxBytes), tx = Interlocked.Read(ref _removedPeersTxBytes);
+        foreach (var peer in Engine.Peers)
+        {
+            rx += peer.RxBytes;
+            tx += peer.TxBytes;
+        }
+
+        return (rx, tx);
     }
 
     private void Rebind(int port)

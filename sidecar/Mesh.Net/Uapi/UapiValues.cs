@@ -162,27 +162,8 @@ internal static class UapiValues
             return false;
         }
 
-        network = Masked(address, (int)bits);
+        network = NetworkPrefix.Masked(address, (int)bits);
         return true;
-    }
-
-    /// <summary>The network of <paramref name="address"/>/<paramref name="prefixLength"/> with host bits cleared.</summary>
-    public static IPNetwork Masked(IPAddress address, int prefixLength)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        if (!address.TryWriteBytes(bytes, out var written))
-        {
-            throw new ArgumentException("address does not fit 16 bytes", nameof(address));
-        }
-
-        bytes = bytes[..written];
-        for (var i = 0; i < bytes.Length; i++)
-        {
-            var keep = Math.Clamp(prefixLength - (i * 8), 0, 8);
-            bytes[i] &= (byte)(0xff << (8 - keep));
-        }
-
-        return new IPNetwork(new IPAddress(bytes), prefixLength);
     }
 
     /// <summary>Dotted quad only: four decimal octets, no leading zeros (IPAddress.TryParse also takes "1" or "0x7f.1").</summary>

@@ -54,17 +54,25 @@ internal sealed class AgentMetrics : IDisposable
             };
         }, description: "Bytes of WireGuard messages on each path: direct (UDP payload) or through the relay (inside its frames)");
         _meter.CreateObservableCounter("mesh_handshakes", () => device.Engine.HandshakesCompleted, description: "WireGuard handshakes completed (sessions confirmed), with every peer since the agent started");
-        _meter.CreateObservableCounter("mesh_peer_bytes", () => new[]
+        _meter.CreateObservableCounter("mesh_peer_bytes", () =>
         {
-            new Measurement<long>(device.Engine.Peers.Sum(p => p.RxBytes), new KeyValuePair<string, object?>("direction", "rx")),
-            new Measurement<long>(device.Engine.Peers.Sum(p => p.TxBytes), new KeyValuePair<string, object?>("direction", "tx")),
-        }, description: "Bytes exchanged with peers (all paths)");
+            var (rx, tx) = device.PeerBytes();
+            return new[]
+            {
+                new Measurement<long>(rx, new KeyValuePair<string, object?>("direction", "rx")),
+                new Measurement<long>(tx, new KeyValuePair<string, object?>("direction", "tx")),
+            };
+        }, description: "Bytes exchanged with peers (all paths), including peers since removed");
         _meter.CreateObservableCounter("mesh_dropped_packets", () =>
         {
             var all = new List<Measurement<long>>();
             foreach (var (reason, count) in device.GetCounters().Drops)
             {
-                all.Add(new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason)));
+                // The device's "Filtered" are the filter's drops, which follow by reason.
+                if (reason != "Filtered")
+                {
+                    all.Add(new Measurement<long>(count, new KeyValuePair<string, object?>("reason", reason)));
+                }
             }
 
             foreach (var (reason, count) in filter.Drops())

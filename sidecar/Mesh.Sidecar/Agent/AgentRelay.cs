@@ -28,6 +28,7 @@ internal sealed class AgentRelay : IRelayTransport, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private volatile bool _connected;
+    private volatile RelayClient? _client;
 
     public AgentRelay(Uri url, string regionCode, byte[] nodePrivateKey, NoisePublicKey? relayKey, WireGuardDevice device, ILogger logger)
     {
@@ -56,6 +57,7 @@ internal sealed class AgentRelay : IRelayTransport, IAsyncDisposable
             try
             {
                 await using var client = await RelayClient.ConnectAsync(_url, _nodePrivateKey, new RelayClientOptions { ExpectedRelayKey = _relayKey }, token).ConfigureAwait(false);
+                _client = client;
                 _connected = true;
                 backoff = TimeSpan.FromMilliseconds(500);
                 _logger.LogInformation("Connected to relay {Url}", _url);
@@ -95,6 +97,7 @@ internal sealed class AgentRelay : IRelayTransport, IAsyncDisposable
             finally
             {
                 _connected = false;
+                _client = null;
             }
 
             try
@@ -107,6 +110,25 @@ internal sealed class AgentRelay : IRelayTransport, IAsyncDisposable
             }
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+        }
+    }
+
+    /// <summary>The round trip to the relay (a ping frame and its pong); null when not connected or no answer in time.</summary>
+    public async Task<TimeSpan?> PingAsync(TimeSpan timeout)
+    {
+        if (_client is not { } client)
+        {
+            return null;
+        }
+
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            return await client.PingAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or RelayException or IOException or System.Net.WebSockets.WebSocketException or ObjectDisposedException)
+        {
+            return null;
         }
     }
 

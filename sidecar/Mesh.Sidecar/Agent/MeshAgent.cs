@@ -768,7 +768,8 @@ internal sealed class MeshAgent : IAsyncDisposable
         lines.Insert(2, $"mapping varies by destination: {MappingVariesByDestination(answers, servers.Count)}");
         if (_relay is { } relay)
         {
-            lines.Add($"relay \"{relay.RegionCode}\" {relay.Url}: {(relay.Connected ? "connected" : "not connected")}");
+            var latency = await relay.PingAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+            lines.Add($"relay \"{relay.RegionCode}\" {relay.Url}: {(latency is { } rtt ? $"connected, {rtt.TotalMilliseconds:0.#} ms" : relay.Connected ? "connected, no answer to a ping in 3 s" : "not connected")}");
         }
         else
         {

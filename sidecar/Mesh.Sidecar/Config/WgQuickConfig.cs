@@ -88,7 +88,7 @@ public sealed class WgQuickPeer
 public readonly record struct InterfaceAddress(IPAddress Address, int PrefixLength)
 {
     /// <summary>The on-link network: the address masked to its prefix.</summary>
-    public IPNetwork Network => WgQuickValues.Masked(Address, PrefixLength);
+    public IPNetwork Network => Mesh.Net.NetworkPrefix.Masked(Address, PrefixLength);
 
     /// <summary><c>address/prefix</c>, as <c>ip address add</c> takes it.</summary>
     public override string ToString() => $"{Address}/{PrefixLength}";
@@ -118,23 +118,5 @@ public sealed class WgQuickConfigException : Exception
 /// <summary>Value syntaxes shared by the parser and its result types.</summary>
 internal static class WgQuickValues
 {
-    public static IPNetwork Masked(IPAddress address, int prefixLength)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        if (!address.TryWriteBytes(bytes, out var written))
-        {
-            throw new ArgumentException("address does not fit 16 bytes", nameof(address));
-        }
-
-        bytes = bytes[..written];
-        for (var i = 0; i < bytes.Length; i++)
-        {
-            var keep = Math.Clamp(prefixLength - (i * 8), 0, 8);
-            bytes[i] &= (byte)(0xff << (8 - keep));
-        }
-
-        return new IPNetwork(new IPAddress(bytes), prefixLength);
-    }
-
     public static int MaxPrefix(IPAddress address) => address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
 }

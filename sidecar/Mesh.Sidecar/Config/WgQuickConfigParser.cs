@@ -177,7 +177,7 @@ internal sealed class WgQuickConfigParser(string fileName)
                 foreach (var item in Items(value))
                 {
                     var (address, prefix) = ParseAddressAndPrefix("AllowedIPs", item, "e.g. 10.0.0.0/24 or fd00::/64");
-                    peer.AllowedIps.Add(WgQuickValues.Masked(address, prefix));
+                    peer.AllowedIps.Add(Mesh.Net.NetworkPrefix.Masked(address, prefix));
                 }
 
                 break;

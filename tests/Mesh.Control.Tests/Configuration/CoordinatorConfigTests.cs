@@ -68,6 +68,8 @@ public class CoordinatorConfigTests
     [InlineData("derp: {server: {stun_listen_addr: 0.0.0.0:4000, stun_alternate_port: 4000}}", "derp.server.stun_alternate_port 4000: the same port as derp.server.stun_listen_addr")]
     [InlineData("derp: {server: {stun_listen_addr: 0.0.0.0:65535}}", "derp.server.stun_alternate_port: unset, and derp.server.stun_listen_addr's port 65535 has no next port")]
     [InlineData("derp: {server: {stun_alternate_port: next}}", "'next'")]
+    [InlineData("derp: {urls: [relays.example.com/map.json]}", "derp.urls \"relays.example.com/map.json\": expected an http, https or file URL of a relay map")]
+    [InlineData("derp: {urls: [\"ftp://relays.example.com/map.json\"]}", "derp.urls \"ftp://relays.example.com/map.json\": expected an http, https or file URL")]
     public void BadValue_NamesTheKey(string yaml, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => CoordinatorConfig.Load(yaml, "c.yaml"));

@@ -70,6 +70,66 @@ public sealed class RelayThroughCoordinatorTests
     }
 
     [Fact]
+    public async Task DerpUrls_ExtraRelayMaps_FollowTheEmbeddedRegion_AndBadOnesAreSkipped()
+    {
+        static string Map(int id, string code) =>
+            $$"""{"regions": [{"regionId": {{id}}, "regionCode": "{{code}}", "name": "{{code}} relays", "nodes": [{"name": "{{id}}a", "url": "https://relay-{{code}}.example.com/derp", "stunEndpoint": "relay-{{code}}.example.com:3478"}]}]}""";
+
+        var directory = Directory.CreateTempSubdirectory("mesh-relaymaps-").FullName;
+        try
+        {
+            // One map over HTTP, one in a file, one whose region id is the embedded relay's (999),
+            // one that is not JSON, and one URL nobody answers.
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            using var http = new HttpListener();
+            http.Prefixes.Add($"http://127.0.0.1:{port}/");
+            http.Start();
+            var serving = Task.Run(async () =>
+            {
+                var context = await http.GetContextAsync();
+                var body = System.Text.Encoding.UTF8.GetBytes(Map(900, "eu"));
+                await context.Response.OutputStream.WriteAsync(body, Token);
+                context.Response.Close();
+            }, Token);
+            await File.WriteAllTextAsync(Path.Combine(directory, "us.json"), Map(901, "us"), Token);
+            await File.WriteAllTextAsync(Path.Combine(directory, "clash.json"), Map(999, "clash"), Token);
+            await File.WriteAllTextAsync(Path.Combine(directory, "broken.json"), "{regions: nope", Token);
+            using var closed = new TcpListener(IPAddress.Loopback, 0);
+            closed.Start();
+            var closedPort = ((IPEndPoint)closed.LocalEndpoint).Port;
+            closed.Stop();
+
+            await using var coordinator = await TestCoordinator.StartAsync(c =>
+            {
+                c.Derp.Server.Enabled = true;
+                c.Derp.Server.StunListenAddr = "127.0.0.1:0";
+                c.Derp.Urls =
+                [
+                    $"http://127.0.0.1:{port}/map.json",
+                    new Uri(Path.Combine(directory, "us.json")).ToString(),
+                    new Uri(Path.Combine(directory, "clash.json")).ToString(),
+                    new Uri(Path.Combine(directory, "broken.json")).ToString(),
+                    $"http://127.0.0.1:{closedPort}/map.json",
+                ];
+            });
+            await serving;
+            using var node = coordinator.NewNode("n");
+            await node.RegisterAsync(await coordinator.CreateKeyAsync("alice"));
+            var regions = (await node.MapAsync()).RelayMap!.Regions;
+            Assert.Equal(["mesh", "eu", "us"], regions.Select(r => r.RegionCode));
+            Assert.Equal("https://relay-eu.example.com/derp", regions[1].Nodes.Single().Url);
+            Assert.Equal("relay-us.example.com:3478", regions[2].Nodes.Single().StunEndpoint);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Stun_AnswersOnBothPorts_AndTheRelayMapNamesThem()
     {
         await using var coordinator = await StartWithRelayAsync();

@@ -19,6 +19,7 @@ internal sealed class StateHarness : IDisposable
     private readonly CoordinatorConfig _config;
     private readonly TimeProvider? _time;
     private readonly Dictionary<string, string> _keys = [];
+    private readonly HashSet<string> _users = [];
     private int _nextKey;
 
     /// <param name="time">The state's clock (the system's by default).</param>
@@ -47,13 +48,20 @@ internal sealed class StateHarness : IDisposable
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    public async Task<SimNode> RegisterAsync(string hostname, string user = "alice")
+    /// <param name="tags">Tags for the node (its pre-auth key carries them); none: the node is the user's.</param>
+    public async Task<SimNode> RegisterAsync(string hostname, string user = "alice", params string[] tags)
     {
-        if (!_keys.TryGetValue(user, out var key))
+        var keyName = tags.Length == 0 ? user : user + "|" + string.Join(",", tags);
+        if (!_keys.TryGetValue(keyName, out var key))
         {
-            await Admin.CreateUserAsync(user, $"{user}@example.com", null, Token);
-            key = (await Admin.CreatePreAuthKeyAsync(new PreAuthKeyRequest(user, true, false, TimeSpan.FromHours(1), []), Token)).Key;
-            _keys[user] = key;
+            if (!_keys.ContainsKey(user) && !_users.Contains(user))
+            {
+                await Admin.CreateUserAsync(user, $"{user}@example.com", null, Token);
+            }
+
+            _users.Add(user);
+            key = (await Admin.CreatePreAuthKeyAsync(new PreAuthKeyRequest(user, true, false, TimeSpan.FromHours(1), tags), Token)).Key;
+            _keys[keyName] = key;
         }
 
         var node = new SimNode(hostname, new MachineKey(NextKey()), new NodeKey(NextKey()));
@@ -67,10 +75,30 @@ internal sealed class StateHarness : IDisposable
     public Task ReportAsync(SimNode node, params string[] endpoints) =>
         Nodes.MapAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Endpoints = endpoints, ReadOnly = true }, Token);
 
+    /// <summary>Advertises routes for a node in its host info, as a read-only map request does.</summary>
+    public Task AdvertiseAsync(SimNode node, params string[] routes)
+    {
+        node.Hostinfo = new Hostinfo { Hostname = node.Hostname, RoutableIps = routes };
+        return Nodes.MapAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, ReadOnly = true, Hostinfo = node.Hostinfo }, Token);
+    }
+
+    /// <summary>Approves every route the node advertises (routes enable).</summary>
+    public async Task ApproveRoutesAsync(SimNode node)
+    {
+        foreach (var route in await Admin.ListRoutesAsync(Token))
+        {
+            if (route.NodeId == node.Id && !route.Enabled)
+            {
+                await Admin.SetRouteEnabledAsync(route.Id, true, Token);
+            }
+        }
+    }
+
     public async Task<NodeView> NodeAsync(SimNode node) => await Admin.GetNodeAsync(node.Id, Token);
 
+    /// <summary>Opens a map stream, the node online while it lasts; its request carries the host info last advertised (<see cref="AdvertiseAsync"/>).</summary>
     public async Task<MapStreamReader> OpenStreamAsync(SimNode node) =>
-        new(await Nodes.OpenMapStreamAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Stream = true }, Token));
+        new(await Nodes.OpenMapStreamAsync(node.Machine, new MapRequest { NodeKey = node.NodeKey, Stream = true, Hostinfo = node.Hostinfo }, Token));
 
     private NoisePublicKey NextKey()
     {
@@ -91,6 +119,9 @@ internal sealed class StateHarness : IDisposable
 internal sealed record SimNode(string Hostname, MachineKey Machine, NodeKey NodeKey)
 {
     public long Id { get; set; }
+
+    /// <summary>What the node last advertised (<see cref="StateHarness.AdvertiseAsync"/>); its map streams send it again.</summary>
+    public Hostinfo? Hostinfo { get; set; }
 }
 
 /// <summary>Applies a map stream's messages as a node would, and counts what they carried.</summary>

@@ -2,23 +2,13 @@ using System.Net;
 using Mesh.Protocol.Paths;
 using Mesh.Protocol.Stun;
 using Mesh.WireGuard;
-using Mesh.WireGuard.Crypto;
 
 namespace Mesh.Protocol.Tests.Paths;
 
 public class PathProbeTests
 {
-    private static (byte[] Private, NoisePublicKey Public) NewKeyPair()
-    {
-        var privateKey = new byte[32];
-        X25519.GeneratePrivateKey(privateKey);
-        var publicKey = new byte[32];
-        X25519.PublicKey(privateKey, publicKey);
-        return (privateKey, new NoisePublicKey(publicKey));
-    }
-
-    private static readonly (byte[] Private, NoisePublicKey Public) Alice = NewKeyPair();
-    private static readonly (byte[] Private, NoisePublicKey Public) Bob = NewKeyPair();
+    private static readonly (byte[] Private, NoisePublicKey Public) Alice = TestKeys.NewPair();
+    private static readonly (byte[] Private, NoisePublicKey Public) Bob = TestKeys.NewPair();
 
     [Fact]
     public void BothEnds_DeriveTheSameKey_AndAPongCarriesTheObservedEndpoint()
@@ -70,7 +60,7 @@ public class PathProbeTests
     [Fact]
     public void AThirdNodesKey_CannotOpenOrForge()
     {
-        var carol = NewKeyPair();
+        var carol = TestKeys.NewPair();
         var aliceBob = PathProbeKey.Derive(Alice.Private, Bob.Public)!;
         var carolBob = PathProbeKey.Derive(carol.Private, Bob.Public)!;
         var datagram = new byte[PathProbeCodec.Size];

@@ -265,14 +265,7 @@ public class RelayFramesTests
 
 public class RelayProofTests
 {
-    private static (byte[] Private, NoisePublicKey Public) KeyPair()
-    {
-        var privateKey = new byte[32];
-        X25519.GeneratePrivateKey(privateKey);
-        var publicKey = new byte[32];
-        X25519.PublicKey(privateKey, publicKey);
-        return (privateKey, new NoisePublicKey(publicKey));
-    }
+    private static (byte[] Private, NoisePublicKey Public) KeyPair() => TestKeys.NewPair();
 
     [Fact]
     public void Proof_FromTheKeyHolder_Verifies()

@@ -140,6 +140,12 @@ public sealed class MeshPolicyTests
         Assert.True(await CanConnectAsync(a, b, 5432), "A → B:5432 is allowed by the policy but did not connect");
         Assert.False(await CanConnectAsync(a, b, 22), "A → B:22 connected although the policy allows only 5432");
         Assert.False(await CanConnectAsync(b, a, 5432), "B → A:5432 connected although the policy allows only A → B");
+
+        // B refused A's SYNs to 22 and says so in its metrics, each packet counted once, by reason.
+        using var http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (context, ct) => await MeshAgentMetricsTests.ConnectInAsync(b, context.DnsEndPoint, ct) });
+        var metrics = await PrometheusScrape.GetAsync(http, new Uri("http://127.0.0.1:9001/metrics"));
+        Assert.True(metrics.Value("mesh_dropped_packets_total", ("reason", "filter_NoRule")) >= 1, $"b's refusals are not counted:\n{metrics}");
+        Assert.Null(metrics.Value("mesh_dropped_packets_total", ("reason", "Filtered")));
     }
 
     /// <summary>A TCP connection from one node to a listener on another, through the mesh.</summary>
@@ -199,7 +205,35 @@ public sealed class MeshRelayTests
         Assert.Contains("udp: yes", netcheck);
         Assert.Contains($"public endpoint: {publicAddress}:", netcheck);
         Assert.Contains("mapping varies by destination: no", netcheck);
-        Assert.Contains("relay \"mesh\"", netcheck);
+        Assert.Matches(new Regex(@"^relay ""mesh"" http://198\.18\.2\.1:8080/derp: connected, \d+(\.\d)? ms$", RegexOptions.Multiline), netcheck);
+    }
+
+    [Fact]
+    public async Task NatsThatMapPerDestination_ReachAPublicNodeDirectly_AndEachOtherThroughTheRelay()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun("iptables", "sysctl");
+        await using var lab = await MeshLab.StartAsync();
+        var key = await lab.CreateKeyAsync("alice");
+        var l = await lab.AddNodeAsync("l", key);
+        var (r, rPublic) = await lab.AddNodeBehindNatAsync("r", key, randomFully: true);
+        var (s, _) = await lab.AddNodeBehindNatAsync("s", key, randomFully: true);
+        await lab.WaitForFullMeshAsync();
+
+        // r's NAT gives each destination its own port, so the endpoint STUN saw is not the one l sees.
+        // l answers r's ping at the source it came from and pings it back: direct both ways.
+        var direct = await Eventually.TryAsync(async ct =>
+            (await l.StatusAsync(ct)).Peers.Single(p => p.Name == "r").Path.StartsWith($"direct {rPublic}:", StringComparison.Ordinal)
+            && (await r.StatusAsync(ct)).Peers.Single(p => p.Name == "l").Path.StartsWith("direct 198.18.2.", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), Token);
+        Assert.True(direct, $"l and r not direct: l: {(await l.StatusAsync(Token)).Peers.Single(p => p.Name == "r").Path}, r: {(await r.StatusAsync(Token)).Peers.Single(p => p.Name == "l").Path}\n{await lab.DescribeAsync()}");
+        Assert.True((await r.PingAsync(l.V4!, Token)).Succeeded, "r → l");
+
+        // Two such NATs: no mapping either side can learn reaches the other, so the relay carries it.
+        var reached = await Eventually.TryAsync(async ct => (await r.PingAsync(s.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(20), Token);
+        Assert.True(reached, $"r → s (both behind NATs that map per destination): no reply\n{await lab.DescribeAsync()}");
+        Assert.Equal("relay \"mesh\"", (await r.StatusAsync(Token)).Peers.Single(p => p.Name == "s").Path);
+        Assert.Equal("relay \"mesh\"", (await s.StatusAsync(Token)).Peers.Single(p => p.Name == "r").Path);
+        Assert.True((await s.PingAsync(r.V4!, Token)).Succeeded, "s → r");
     }
 
     [Fact]
@@ -444,7 +478,7 @@ public sealed class MeshAgentMetricsTests
     }
 
     /// <summary>A TCP connection opened inside the node's namespace (the port listens there).</summary>
-    private static async ValueTask<Stream> ConnectInAsync(MeshNode node, System.Net.DnsEndPoint endpoint, CancellationToken cancellationToken)
+    internal static async ValueTask<Stream> ConnectInAsync(MeshNode node, System.Net.DnsEndPoint endpoint, CancellationToken cancellationToken)
     {
         var socket = node.Namespace.CreateSocket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         await socket.ConnectAsync(System.Net.IPAddress.Loopback, endpoint.Port, cancellationToken);
