@@ -274,6 +274,11 @@ public sealed class Peer
                 _engine.RemoveIndex(previousIndex);
             }
 
+            if (previousState == HandshakeState.InitiationCreated && _retransmitPending)
+            {
+                ResolveCrossedInitiationsLocked(identity, now);
+            }
+
             Interlocked.Add(ref _rxBytes, message.Length);
             MarkReceivedLocked(now);
 
@@ -294,6 +299,36 @@ public sealed class Peer
             Interlocked.Add(ref _txBytes, Messages.ResponseSize);
             Interlocked.Exchange(ref _lastSentAuthenticated, now.Ticks);
             return TunnelResult.SendToPeer(this, Messages.ResponseSize);
+        }
+    }
+
+    /// <summary>
+    /// Both ends initiated at once, and each just consumed the other's initiation: each is now the
+    /// responder of a handshake the other abandoned, and the responses to both initiations will find
+    /// no handshake waiting for them. The protocol recovers at the next retransmission, Rekey-Timeout
+    /// later. Instead the end with the larger public key initiates again shortly (after
+    /// <see cref="CrossedInitiationDelay"/>, so the new initiation's timestamp is past the one the peer
+    /// just accepted), and the other stops retransmitting and answers it: one more round trip, not
+    /// five seconds. Against an implementation without this rule nothing changes (its retransmission
+    /// still comes).
+    /// </summary>
+    /// <summary>
+    /// Longer than the whitening of TAI64N timestamps (2^24 ns ≈ 16.8 ms): a peer refuses an
+    /// initiation whose timestamp is not newer than the last it accepted from us.
+    /// </summary>
+    private static readonly TimeSpan CrossedInitiationDelay = TimeSpan.FromMilliseconds(50);
+
+    private void ResolveCrossedInitiationsLocked(StaticIdentity identity, TimeSpan now)
+    {
+        Span<byte> peerKey = stackalloc byte[NoisePublicKey.Size];
+        PublicKey.CopyTo(peerKey);
+        if (identity.PublicKey.AsSpan().SequenceCompareTo(peerKey) > 0)
+        {
+            _retransmitAt = now + CrossedInitiationDelay;
+        }
+        else
+        {
+            _retransmitPending = false;
         }
     }
 

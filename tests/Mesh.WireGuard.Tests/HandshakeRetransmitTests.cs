@@ -133,7 +133,8 @@ public sealed class HandshakeRetransmitTests
         var trace = TimerLoop.Run(net, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(10));
         delivered.AddRange(trace.Delivered);
 
-        // Both queued packets arrive, after a single retransmitted initiation settles it.
+        // Both queued packets arrive, after a single new initiation settles it (from the end with the
+        // larger key, at once: CrossedInitiations_TheLargerKeyInitiatesAgainAtOnce_NotAfterRekeyTimeout).
         Assert.Contains(delivered, d => d.Engine == net.B && d.Packet.SequenceEqual(fromA));
         Assert.Contains(delivered, d => d.Engine == net.A && d.Packet.SequenceEqual(fromB));
         Assert.Single(trace.Outputs, o => o.IsInitiation);
@@ -144,5 +145,45 @@ public sealed class HandshakeRetransmitTests
         Assert.Equal(more, Assert.Single(net.Deliver(net.A, BackToBack.Send(net.B, more)!)).Packet);
         more = TimerLoop.AToB(fill: 4);
         Assert.Equal(more, Assert.Single(net.Deliver(net.B, BackToBack.Send(net.A, more)!)).Packet);
+    }
+
+    [Fact]
+    public void CrossedInitiations_TheLargerKeyInitiatesAgainAtOnce_NotAfterRekeyTimeout()
+    {
+        var net = new BackToBack();
+        var fromA = BackToBack.Send(net.A, TimerLoop.AToB())!;
+        var fromB = BackToBack.Send(net.B, TimerLoop.BToA())!;
+
+        // The two initiations cross: each end consumes the other's and answers it...
+        var responseOfB = new byte[2048];
+        var responseOfA = new byte[2048];
+        var rb = net.B.Decapsulate(fromA, BackToBack.SourceA, responseOfB);
+        var ra = net.A.Decapsulate(fromB, BackToBack.SourceB, responseOfA);
+        Assert.Equal(TunnelAction.SendToPeer, rb.Action);
+        Assert.Equal(TunnelAction.SendToPeer, ra.Action);
+
+        // ...and each answer finds no handshake waiting for it: no session on either end.
+        var scratch = new byte[2048];
+        Assert.Equal(TunnelAction.Drop, net.A.Decapsulate(responseOfB.AsSpan(0, rb.Length), BackToBack.SourceB, scratch).Action);
+        Assert.Equal(TunnelAction.Drop, net.B.Decapsulate(responseOfA.AsSpan(0, ra.Length), BackToBack.SourceA, scratch).Action);
+        Assert.Null(net.PeerOfA.CurrentKeypair);
+        Assert.Null(net.PeerOfB.CurrentKeypair);
+
+        // Within a couple of timer ticks (not Rekey-Timeout later), the end with the larger public key
+        // initiates again, once; the other answers; both queued packets arrive.
+        var aIsLarger = net.A.Identity!.PublicKey.AsSpan().SequenceCompareTo(net.B.Identity!.PublicKey) > 0;
+        var larger = aIsLarger ? net.PeerOfA : net.PeerOfB;
+        var trace = TimerLoop.Run(net, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(10));
+        var initiation = Assert.Single(trace.Outputs, o => o.IsInitiation);
+        Assert.InRange(initiation.At - net.A.Now + TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100));
+        Assert.Same(larger, initiation.From);
+        Assert.NotNull(net.PeerOfA.CurrentKeypair);
+        Assert.NotNull(net.PeerOfB.CurrentKeypair);
+        Assert.Contains(trace.Delivered, d => d.Engine == net.B && d.Packet.AsSpan().SequenceEqual(TimerLoop.AToB()));
+        Assert.Contains(trace.Delivered, d => d.Engine == net.A && d.Packet.AsSpan().SequenceEqual(TimerLoop.BToA()));
+
+        // And the other end no longer retransmits its abandoned initiation.
+        var later = TimerLoop.Run(net, Protocol.RekeyTimeout + Protocol.RekeyTimeoutJitterMax + TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
+        Assert.DoesNotContain(later.Outputs, o => o.IsInitiation);
     }
 }
