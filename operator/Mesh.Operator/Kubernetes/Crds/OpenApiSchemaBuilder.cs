@@ -279,7 +279,11 @@ internal static class OpenApiSchemaBuilder
             return new() { Type = "array", Items = ForType(list[0], depth + 1, where) };
         }
 
-        if (typeof(IEnumerable).IsAssignableFrom(type) || type.IsPrimitive || type.Namespace?.StartsWith("k8s", StringComparison.Ordinal) == true)
+        // Objects are reflected only when they are the resources' own types: a framework or client type has no
+        // descriptions and may carry fields nobody meant to expose.
+        if (typeof(IEnumerable).IsAssignableFrom(type) || type.IsPrimitive || !type.IsClass
+            || type.Namespace is null || type.Namespace.StartsWith("System", StringComparison.Ordinal)
+            || type.Namespace.StartsWith("Microsoft", StringComparison.Ordinal) || type.Namespace.StartsWith("k8s", StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"{where}: no schema for {type.FullName}");
         }
