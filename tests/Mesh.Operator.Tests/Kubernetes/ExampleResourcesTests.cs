@@ -248,6 +248,11 @@ public sealed class ExampleResourcesTests
             Assert.True(errors.Count == 0, $"{json["kind"]}:\n{string.Join('\n', errors)}\n{json.ToJsonString()}");
         }
 
+        // A time that is not RFC 3339 is refused.
+        var badTime = (JsonObject)JsonNode.Parse(KubernetesJson.Serialize(node))!;
+        badTime["status"]!["lastSeen"] = "yesterday";
+        AssertRefused(Validate(badTime), "/status/lastSeen");
+
         // Two conditions of one type are refused, as the API server refuses them (list map keyed by type).
         network.Status.Conditions = [Ready(), Ready()];
         AssertRefused(Validate((JsonObject)JsonNode.Parse(KubernetesJson.Serialize(network))!), "/status/conditions/1");

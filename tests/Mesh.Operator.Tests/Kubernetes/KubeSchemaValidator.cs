@@ -12,12 +12,15 @@ namespace Mesh.Operator.Tests.Kubernetes;
 /// JsonSchema.Net evaluates the OpenAPI keywords; unknown fields are refused except under
 /// <c>x-kubernetes-preserve-unknown-fields</c> (the API server would prune them, and strict validation refuses them);
 /// and what JSON Schema cannot say is checked here: <c>x-kubernetes-list-type</c> map keys and set items are unique,
-/// <c>format: cidr</c> parses as Go's net.ParseCIDR would. CEL rules (<c>x-kubernetes-validations</c>) are not
+/// <c>format: cidr</c> parses as Go's net.ParseCIDR would (date-time and uri by JsonSchema.Net). CEL rules (<c>x-kubernetes-validations</c>) are not
 /// evaluated: no CEL engine here.
 /// </summary>
 internal sealed class KubeSchemaValidator
 {
-    private static readonly EvaluationOptions Options = new() { OutputFormat = OutputFormat.List };
+    // Formats are checked: date-time and uri by JsonSchema.Net, cidr here; int32, int64 and double are advisory.
+    private static readonly EvaluationOptions Options = new() { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
+
+    private static readonly HashSet<string> CheckedFormats = new(StringComparer.Ordinal) { "date-time", "uri" };
 
     private readonly JsonObject _schema;
     private readonly JsonSchema _jsonSchema;
@@ -82,6 +85,13 @@ internal sealed class KubeSchemaValidator
                     o[key] = new JsonArray([.. ((JsonArray)value!).Select(static s => (JsonNode?)ToJsonSchema((JsonObject)s!))]);
                     break;
                 case "nullable":
+                    break;
+                case "format":
+                    if (CheckedFormats.Contains(value!.GetValue<string>()))
+                    {
+                        o[key] = value.DeepClone();
+                    }
+
                     break;
                 default:
                     if (!key.StartsWith("x-kubernetes-", StringComparison.Ordinal))
