@@ -63,7 +63,7 @@ internal enum MeshNodeOrigin
     Service,
 }
 
-[CelRule("self.origin == 'User' || !has(self.replicas) || self.replicas == 1", "replicas applies to User nodes only: a Pod or Service node is one agent")]
+[CelRule("!has(self.origin) || self.origin == 'User' || !has(self.replicas) || self.replicas == 1", "replicas applies to User nodes only: a Pod or Service node is one agent")]
 internal sealed class MeshNodeSpec
 {
     [JsonPropertyName("network")]
