@@ -6,7 +6,8 @@ namespace Mesh.Operator;
 /// <summary>
 /// `mesh-operator`: the coordination server (`coordinator`), the admin verbs that talk to it
 /// (`users`, `preauthkeys`, `nodes`, `routes`, `policy`, `apikeys`), and the offline
-/// `policy compile`. The Kubernetes operator (`run`, `inject`, `crds`) comes with its own issue.
+/// `policy compile`, and `crds` (the CustomResourceDefinitions generated from the resource types). The Kubernetes
+/// operator itself (`run`, `inject`) comes with its own issue.
 /// </summary>
 internal static class Program
 {
@@ -14,6 +15,7 @@ internal static class Program
     {
         var root = new RootCommand("mesh-operator: the MeshOperator coordination server and its admin tools");
         root.Add(CoordinatorCommand.Create());
+        root.Add(CrdsCommand.Create());
         foreach (var command in AdminCommands.Create())
         {
             if (command.Name == "policy")
