@@ -6,7 +6,8 @@ namespace Mesh.Operator;
 /// <summary>
 /// `mesh-operator`: the coordination server (`coordinator`), the admin verbs that talk to it
 /// (`users`, `preauthkeys`, `nodes`, `routes`, `policy`, `apikeys`), and the offline
-/// `policy compile`. The Kubernetes operator (`run`, `inject`, `crds`) comes with its own issue.
+/// `policy compile`, and `inject` (the sidecar injection the admission webhook will do, offline).
+/// The Kubernetes operator itself (`run`, `crds`) comes with its own issue.
 /// </summary>
 internal static class Program
 {
@@ -14,6 +15,7 @@ internal static class Program
     {
         var root = new RootCommand("mesh-operator: the MeshOperator coordination server and its admin tools");
         root.Add(CoordinatorCommand.Create());
+        root.Add(InjectCommand.Create());
         foreach (var command in AdminCommands.Create())
         {
             if (command.Name == "policy")
