@@ -45,48 +45,48 @@ internal static class PodDns
         {
             // Without hostNetwork (such pods are not injected), ClusterFirstWithHostNet is ClusterFirst.
             case "ClusterFirst" or "ClusterFirstWithHostNet":
-            {
-                if (settings.ClusterDns.Count == 0)
                 {
-                    errors.Add("dnsPolicy ClusterFirst: MagicDNS needs the cluster DNS Service's IP to keep cluster names working (mesh-operator inject --cluster-dns; kubectl -n kube-system get svc kube-dns) — or leave DNS alone with --magic-dns=false");
-                    return;
-                }
+                    if (settings.ClusterDns.Count == 0)
+                    {
+                        errors.Add("dnsPolicy ClusterFirst: MagicDNS needs the cluster DNS Service's IP to keep cluster names working (mesh-operator inject --cluster-dns; kubectl -n kube-system get svc kube-dns) — or leave DNS alone with --magic-dns=false");
+                        return;
+                    }
 
-                if (string.IsNullOrEmpty(podNamespace))
-                {
-                    errors.Add("dnsPolicy ClusterFirst: the pod's namespace is needed for its DNS search list (set metadata.namespace or pass --namespace)");
-                    return;
-                }
+                    if (string.IsNullOrEmpty(podNamespace))
+                    {
+                        errors.Add("dnsPolicy ClusterFirst: the pod's namespace is needed for its DNS search list (set metadata.namespace or pass --namespace)");
+                        return;
+                    }
 
-                var domain = settings.ClusterDomain;
-                List<string> nameservers = [MagicDnsAddress.ToString(), .. settings.ClusterDns.Select(a => a.ToString())];
-                List<string> searches = [$"{podNamespace}.svc.{domain}", $"svc.{domain}", domain];
-                var options = new List<V1PodDNSConfigOption> { new() { Name = "ndots", Value = "5" } };
-                spec.DnsPolicy = "None";
-                spec.DnsConfig = new V1PodDNSConfig
-                {
-                    Nameservers = Distinct(nameservers, own?.Nameservers),
-                    Searches = Searches(searches, own?.Searches, baseDomain),
-                    Options = MergeOptions(options, own?.Options),
-                };
-                break;
-            }
+                    var domain = settings.ClusterDomain;
+                    List<string> nameservers = [MagicDnsAddress.ToString(), .. settings.ClusterDns.Select(a => a.ToString())];
+                    List<string> searches = [$"{podNamespace}.svc.{domain}", $"svc.{domain}", domain];
+                    var options = new List<V1PodDNSConfigOption> { new() { Name = "ndots", Value = "5" } };
+                    spec.DnsPolicy = "None";
+                    spec.DnsConfig = new V1PodDNSConfig
+                    {
+                        Nameservers = Distinct(nameservers, own?.Nameservers),
+                        Searches = Searches(searches, own?.Searches, baseDomain),
+                        Options = MergeOptions(options, own?.Options),
+                    };
+                    break;
+                }
 
             case "None":
-            {
-                spec.DnsConfig = new V1PodDNSConfig
                 {
-                    Nameservers = Distinct([MagicDnsAddress.ToString()], own?.Nameservers),
-                    Searches = Searches([], own?.Searches, baseDomain),
-                    Options = own?.Options,
-                };
-                if (spec.DnsConfig.Nameservers.Count == 1)
-                {
-                    warnings.Add("dnsPolicy None names no nameserver besides MagicDNS: names outside the mesh will not resolve");
-                }
+                    spec.DnsConfig = new V1PodDNSConfig
+                    {
+                        Nameservers = Distinct([MagicDnsAddress.ToString()], own?.Nameservers),
+                        Searches = Searches([], own?.Searches, baseDomain),
+                        Options = own?.Options,
+                    };
+                    if (spec.DnsConfig.Nameservers.Count == 1)
+                    {
+                        warnings.Add("dnsPolicy None names no nameserver besides MagicDNS: names outside the mesh will not resolve");
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case "Default":
                 warnings.Add("dnsPolicy Default: the node's resolvers are not in the pod spec, so the pod's DNS is left alone; mesh names resolve only when 100.100.100.100 is asked directly");

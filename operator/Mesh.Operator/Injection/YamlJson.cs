@@ -163,62 +163,62 @@ internal static partial class YamlJson
             case YamlScalarNode scalar:
                 return Scalar(scalar);
             case YamlSequenceNode sequence:
-            {
-                var array = new JsonArray();
-                foreach (var item in sequence.Children)
                 {
-                    array.Add(Convert(item, ref budget));
-                }
+                    var array = new JsonArray();
+                    foreach (var item in sequence.Children)
+                    {
+                        array.Add(Convert(item, ref budget));
+                    }
 
-                return array;
-            }
+                    return array;
+                }
 
             case YamlMappingNode mapping:
-            {
-                var obj = new JsonObject();
-                var merges = new List<YamlNode>();
-                foreach (var (keyNode, valueNode) in mapping.Children)
                 {
-                    if (keyNode is not YamlScalarNode key)
+                    var obj = new JsonObject();
+                    var merges = new List<YamlNode>();
+                    foreach (var (keyNode, valueNode) in mapping.Children)
                     {
-                        throw new YamlJsonException("a mapping key is not a scalar; JSON keys are strings", keyNode.Start);
-                    }
-
-                    if (key.Value == "<<" && key.Style == ScalarStyle.Plain)
-                    {
-                        merges.Add(valueNode);
-                        continue;
-                    }
-
-                    var name = key.Value ?? "";
-                    if (obj.ContainsKey(name))
-                    {
-                        throw new YamlJsonException($"duplicate key \"{name}\"", key.Start);
-                    }
-
-                    obj[name] = Convert(valueNode, ref budget);
-                }
-
-                // Merge keys (YAML 1.1 <<): the mapping's own keys win, then earlier merged mappings.
-                foreach (var merge in merges.SelectMany(m => m is YamlSequenceNode list ? list.Children : [m]))
-                {
-                    if (Convert(merge, ref budget) is not JsonObject merged)
-                    {
-                        throw new YamlJsonException("a merge key (<<) must refer to a mapping", merge.Start);
-                    }
-
-                    foreach (var (name, value) in merged.ToList())
-                    {
-                        if (!obj.ContainsKey(name))
+                        if (keyNode is not YamlScalarNode key)
                         {
-                            merged.Remove(name);
-                            obj[name] = value;
+                            throw new YamlJsonException("a mapping key is not a scalar; JSON keys are strings", keyNode.Start);
+                        }
+
+                        if (key.Value == "<<" && key.Style == ScalarStyle.Plain)
+                        {
+                            merges.Add(valueNode);
+                            continue;
+                        }
+
+                        var name = key.Value ?? "";
+                        if (obj.ContainsKey(name))
+                        {
+                            throw new YamlJsonException($"duplicate key \"{name}\"", key.Start);
+                        }
+
+                        obj[name] = Convert(valueNode, ref budget);
+                    }
+
+                    // Merge keys (YAML 1.1 <<): the mapping's own keys win, then earlier merged mappings.
+                    foreach (var merge in merges.SelectMany(m => m is YamlSequenceNode list ? list.Children : [m]))
+                    {
+                        if (Convert(merge, ref budget) is not JsonObject merged)
+                        {
+                            throw new YamlJsonException("a merge key (<<) must refer to a mapping", merge.Start);
+                        }
+
+                        foreach (var (name, value) in merged.ToList())
+                        {
+                            if (!obj.ContainsKey(name))
+                            {
+                                merged.Remove(name);
+                                obj[name] = value;
+                            }
                         }
                     }
-                }
 
-                return obj;
-            }
+                    return obj;
+                }
 
             default:
                 throw new YamlJsonException($"unexpected YAML node {node.NodeType}", node.Start);

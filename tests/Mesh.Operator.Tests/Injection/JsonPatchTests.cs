@@ -91,26 +91,26 @@ public sealed class JsonPatchTests
             case 2: return JsonValue.Create(Keys[random.Next(Keys.Length)]);
             case 3: return JsonValue.Create(random.Next(2) == 0);
             case 4 or 5:
-            {
-                var array = new JsonArray();
-                for (var i = random.Next(5); i > 0; i--)
                 {
-                    array.Add(RandomJson(random, depth - 1));
-                }
+                    var array = new JsonArray();
+                    for (var i = random.Next(5); i > 0; i--)
+                    {
+                        array.Add(RandomJson(random, depth - 1));
+                    }
 
-                return array;
-            }
+                    return array;
+                }
 
             default:
-            {
-                var obj = new JsonObject();
-                for (var i = random.Next(4); i > 0; i--)
                 {
-                    obj[Keys[random.Next(Keys.Length)]] = RandomJson(random, depth - 1);
-                }
+                    var obj = new JsonObject();
+                    for (var i = random.Next(4); i > 0; i--)
+                    {
+                        obj[Keys[random.Next(Keys.Length)]] = RandomJson(random, depth - 1);
+                    }
 
-                return obj;
-            }
+                    return obj;
+                }
         }
     }
 
