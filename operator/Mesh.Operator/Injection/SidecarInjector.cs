@@ -117,6 +117,16 @@ internal sealed class SidecarInjector
         return new InjectionResult(InjectionOutcome.Injected, mutated, patch, warnings);
     }
 
+    /// <summary>
+    /// The webhook's form: a Pod from an AdmissionReview. Its metadata and spec sit where a
+    /// template's do, so the patch's paths (<c>/metadata/…</c>, <c>/spec/…</c>) apply to the Pod as they are.
+    /// </summary>
+    public InjectionResult Inject(V1Pod pod, PodContext context)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        return Inject(new V1PodTemplateSpec { Metadata = pod.Metadata, Spec = pod.Spec }, context with { Namespace = context.Namespace ?? pod.Metadata?.NamespaceProperty });
+    }
+
     /// <summary>True when the pod carries the status annotation or a container named <c>mesh-sidecar</c>.</summary>
     public static bool IsInjected(V1PodTemplateSpec pod)
     {

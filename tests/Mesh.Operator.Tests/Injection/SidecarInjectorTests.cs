@@ -386,6 +386,26 @@ public sealed class SidecarInjectorTests
     }
 
     [Fact]
+    public void Patch_OfAPod_AppliesToThePodObjectAsTheApiServerHoldsIt()
+    {
+        // What the webhook does: the AdmissionReview's Pod (apiVersion, kind, status and all) patched in place.
+        var pod = new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta { Name = "web-1", NamespaceProperty = "shop" },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "web", Image = "nginx" }] },
+            Status = new V1PodStatus { Phase = "Pending" },
+        };
+        var result = Injector().Inject(pod, new PodContext(null, NamespaceInjectionEnabled: true));
+        Assert.Equal(InjectionOutcome.Injected, result.Outcome);
+        var patched = JsonPatch.Apply(JsonNode.Parse(k8s.KubernetesJson.Serialize(pod)), JsonPatch.Parse(JsonPatch.Serialize(result.Patch)))!;
+        Assert.Equal("Pending", patched["status"]!["phase"]!.GetValue<string>());
+        Assert.Equal("mesh-sidecar", patched["spec"]!["initContainers"]![0]!["name"]!.GetValue<string>());
+        Assert.Equal("shop.svc.cluster.local", patched["spec"]!["dnsConfig"]!["searches"]![0]!.GetValue<string>());
+    }
+
+    [Fact]
     public void Settings_Invalid_ConstructorSaysWhat()
     {
         var settings = Settings with { Network = new MeshNetworkTarget("Bad Name", new Uri("ftp://x"), "s") };
