@@ -154,7 +154,7 @@ internal sealed class MeshOperatorProcess : IAsyncDisposable
     }
 
     /// <summary>The `dotnet` host running these tests when known (the SDK sets DOTNET_HOST_PATH), else `dotnet` from PATH.</summary>
-    private static string DotnetHost()
+    internal static string DotnetHost()
     {
         var fromSdk = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
         if (!string.IsNullOrEmpty(fromSdk) && File.Exists(fromSdk))
