@@ -313,6 +313,11 @@ internal sealed class MeshAgent : IAsyncDisposable
             // hears the peer's initiations while its own answers are lost.
             if (peer.CurrentKeypair is not null)
             {
+                if (path.NoSessionSince is not null)
+                {
+                    _logger.LogDebug("Session with {Peer} ({Path})", key, _device.PathOf(key));
+                }
+
                 path.NoSessionSince = null;
             }
             else

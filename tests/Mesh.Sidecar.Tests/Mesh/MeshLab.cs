@@ -62,7 +62,10 @@ internal sealed class MeshLab : IAsyncDisposable
         try
         {
             lab.Lan = await lab.OwnAsync(await NetNs.CreateAsync(lab._names.Namespace("lan"), Token));
-            await lab.Lan.CheckAsync(["ip", "link", "add", "br0", "type", "bridge"], Token);
+            // A fixed address: a bridge without one takes the lowest of its ports' and changes it as
+            // nodes join, and a node whose gateway is the bridge (198.18.2.254 in the exit-node test)
+            // would keep sending to the old one, which the bridge no longer takes as its own.
+            await lab.Lan.CheckAsync(["ip", "link", "add", "br0", "address", "02:00:c6:12:02:fe", "type", "bridge"], Token);
             await lab.Lan.CheckAsync(["ip", "link", "set", "br0", "up"], Token);
             lab.CoordinatorNs = await lab.AttachAsync("co");
             await lab.StartCoordinatorAsync();

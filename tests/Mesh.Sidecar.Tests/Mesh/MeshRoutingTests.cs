@@ -97,7 +97,7 @@ public sealed class MeshRoutingTests
         var sees = await Eventually.TryAsync(async ct => (await client.StatusAsync(ct)).Peers.Any(p => p.Name == "d"), TimeSpan.FromSeconds(20), Token);
         Assert.True(sees, $"c does not see the new node d while using the exit node\n{await lab.DescribeAsync()}");
         var reachesLate = await Eventually.TryAsync(async ct => (await client.PingAsync(late.V4!, ct, count: 1)).Succeeded, TimeSpan.FromSeconds(20), Token);
-        Assert.True(reachesLate, $"c → d (joined late) got no reply\n{await lab.DescribeAsync()}");
+        Assert.True(reachesLate, $"c → d (joined late) got no reply\nc: {(await client.CliAsync(Token, "status", "--json")).Stdout}\nd: {(await late.CliAsync(Token, "status", "--json")).Stdout}\n{await lab.DescribeAsync()}");
         Assert.True((await late.PingAsync(client.V4!, Token, count: 3)).Succeeded, $"d → c got no reply\n{await lab.DescribeAsync()}");
 
         // Nothing left behind by either side.
