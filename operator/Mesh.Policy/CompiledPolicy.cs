@@ -239,6 +239,23 @@ internal sealed class CompiledPolicy : ICompiledPolicy
         _ => false,
     };
 
+    public bool DefinesTag(string tag) => _doc.TagOwners.ContainsKey(tag);
+
+    public bool MayOwnTag(string tag, string? user, IReadOnlyList<string> tags)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        ArgumentNullException.ThrowIfNull(tags);
+        return _doc.TagOwners.TryGetValue(tag, out var owners) && owners.Any(owner => owner.Kind switch
+        {
+            AliasKind.Tag => tags.Contains(owner.Name),
+            AliasKind.User => user is not null && _index.UsersFor(owner.Name).Contains(user),
+            AliasKind.Group => user is not null && _doc.Groups.TryGetValue(owner.Name, out var members)
+                && members.Any(m => _index.UsersFor(m).Contains(user)),
+            AliasKind.Member => user is not null,
+            _ => false,
+        });
+    }
+
     public PolicyTestReport RunTests()
     {
         // The runner resolves test selectors through the compiler's caches (plain dictionaries); the compiled

@@ -40,6 +40,16 @@ public interface ICompiledPolicy
     /// <summary>The node's advertised routes that <c>autoApprovers</c> approve for it.</summary>
     IReadOnlyList<string> AutoApprovedRoutes(string nodeName);
 
+    /// <summary>Whether <paramref name="tag"/> is defined in the policy's <c>tagOwners</c>.</summary>
+    bool DefinesTag(string tag);
+
+    /// <summary>
+    /// Whether a node of <paramref name="user"/> (a user name, or null) that carries <paramref name="tags"/> may take
+    /// <paramref name="tag"/>: the tag is defined and one of its <c>tagOwners</c> is the user, a group the user is in,
+    /// <c>autogroup:member</c> (any user), or one of <paramref name="tags"/>.
+    /// </summary>
+    bool MayOwnTag(string tag, string? user, IReadOnlyList<string> tags);
+
     /// <summary>Runs the policy's <c>tests</c> block; the compile already refused a policy whose tests fail.</summary>
     PolicyTestReport RunTests();
 }

@@ -12,6 +12,7 @@ public sealed partial class MeshState : INodeService
 {
     private const int MaxEndpoints = 32;
     private const int MaxRoutes = 256;
+    private const int MaxRequestedTags = 64;
 
     public Task<RegisterResponse> RegisterAsync(MachineKey machine, RegisterRequest request, CancellationToken cancellationToken) =>
         Task.FromResult(Register(machine, request));
@@ -91,6 +92,11 @@ public sealed partial class MeshState : INodeService
                     Metrics.Registration("existing");
                 }
 
+                if (GrantedTagsLocked(request.RequestTags, existing.UserName, existing.Tags, keyTags: null, register: true) is { } retag)
+                {
+                    existing = RetagLocked(existing, retag);
+                }
+
                 return Authorized(existing);
             }
 
@@ -109,6 +115,13 @@ public sealed partial class MeshState : INodeService
             if (existing is not null)
             {
                 // Re-authentication: same machine, new key material; the node keeps its addresses and name.
+                // Requested tags are checked against the presented key before it is used, so a refusal burns no key.
+                var current = _store.GetNode(existing.Id)!.Tags;
+                if (PeekPreAuthKey(request.AuthKey) is { } presented)
+                {
+                    GrantedTagsLocked(request.RequestTags, UserNameOf(presented.UserId), current, presented.Tags, register: true);
+                }
+
                 if (!_store.TryConsumePreAuthKey(request.AuthKey, now, out var key, out var reason))
                 {
                     Metrics.Registration("refused");
@@ -116,13 +129,15 @@ public sealed partial class MeshState : INodeService
                 }
 
                 var record = _store.GetNode(existing.Id)!;
+                var granted = GrantedTagsLocked(request.RequestTags, UserNameOf(key.UserId), record.Tags, key.Tags, register: true);
+                var tags = key.Tags.Count > 0 ? key.Tags : granted ?? record.Tags;
                 _store.UpdateNode(record with
                 {
                     NodeKey = request.NodeKey.ToString(),
                     UserId = key.UserId,
-                    Tags = key.Tags.Count > 0 ? key.Tags : record.Tags,
-                    Expiry = ExpiryFor(key.Tags.Count > 0 || record.Tags.Count > 0, now),
-                    KeyExpiryDisabled = key.Tags.Count > 0 || record.Tags.Count > 0 || _config.NodeKeyExpiryTime is null,
+                    Tags = tags,
+                    Expiry = ExpiryFor(tags.Count > 0, now),
+                    KeyExpiryDisabled = tags.Count > 0 || _config.NodeKeyExpiryTime is null,
                     Ephemeral = key.Ephemeral,
                     AuthKeyId = key.Id,
                     Hostname = request.Hostname,
@@ -139,7 +154,23 @@ public sealed partial class MeshState : INodeService
             try
             {
                 var name = UniqueNameLocked(request.Hostname, null);
-                var registered = _store.TryRegisterNode(request.AuthKey, now, key => new NodeRecord(
+                if (request.RequestTags is { Count: > 0 })
+                {
+                    PolicyLocked(); // compiled here: the callback below runs under the store's lock
+                }
+
+                var registered = _store.TryRegisterNode(request.AuthKey, now, key =>
+                {
+                    // Throwing here writes nothing: the key stays unused.
+                    var granted = GrantedTagsLocked(request.RequestTags, UserNameOf(key.UserId), [], key.Tags, register: true);
+                    return NewNode(key, key.Tags.Count > 0 ? key.Tags : granted ?? []);
+                }, out created, out refusal);
+                if (!registered)
+                {
+                    created = null;
+                }
+
+                NodeRecord NewNode(PreAuthKeyRecord key, IReadOnlyList<string> tags) => new(
                     Id: 0,
                     MachineKey: machine.ToString(),
                     NodeKey: request.NodeKey.ToString(),
@@ -147,27 +178,28 @@ public sealed partial class MeshState : INodeService
                     UserId: key.UserId,
                     Hostname: request.Hostname,
                     GivenName: name,
-                    Tags: key.Tags,
+                    Tags: tags,
                     IPv4: v4?.ToString(),
                     IPv6: v6?.ToString(),
                     Endpoints: [],
                     HomeRelay: null,
                     LastSeen: null,
-                    Expiry: ExpiryFor(key.Tags.Count > 0, now),
-                    KeyExpiryDisabled: key.Tags.Count > 0 || _config.NodeKeyExpiryTime is null,
+                    Expiry: ExpiryFor(tags.Count > 0, now),
+                    KeyExpiryDisabled: tags.Count > 0 || _config.NodeKeyExpiryTime is null,
                     Ephemeral: key.Ephemeral,
                     AuthKeyId: key.Id,
                     HostinfoJson: request.Os is null ? null : JsonSerializer.Serialize(new Hostinfo { Hostname = request.Hostname, Os = request.Os }, ControlJsonContext.Default.Hostinfo),
-                    CreatedAt: now), out created, out refusal);
-                if (!registered)
-                {
-                    created = null;
-                }
+                    CreatedAt: now);
             }
             catch (StoreConflictException e)
             {
                 created = null;
                 refusal = e.Message;
+            }
+            catch (NodeApiException)
+            {
+                Release(v4, v6);
+                throw;
             }
 
             if (created is null)
@@ -185,6 +217,107 @@ public sealed partial class MeshState : INodeService
             return Authorized(node);
         }
     }
+
+    /// <summary>
+    /// The tags a node asking for <paramref name="requested"/> (advertise-tags) gets, or null when its tags stay as they
+    /// are: nothing asked, the same tags asked, or (with <paramref name="keyTags"/>) a tagged auth key, whose tags the
+    /// node takes and which the request must then match. Otherwise every requested tag must be defined in the policy's
+    /// <c>tagOwners</c> and owned by <paramref name="user"/> (directly, through a group or <c>autogroup:member</c>) or by
+    /// one of the node's <paramref name="current"/> tags. A refusal throws 403 naming the tag and the way out.
+    /// </summary>
+    private List<string>? GrantedTagsLocked(IReadOnlyList<string>? requested, string? user, IReadOnlyList<string> current, IReadOnlyList<string>? keyTags, bool register)
+    {
+        var asked = new List<string>();
+        if (requested is { Count: > MaxRequestedTags })
+        {
+            Refused(register);
+            throw new NodeApiException(400, $"{requested.Count} tags requested; at most {MaxRequestedTags}");
+        }
+
+        foreach (var tag in requested ?? [])
+        {
+            if (!tag.StartsWith("tag:", StringComparison.Ordinal) || tag.Length == 4)
+            {
+                Refused(register);
+                throw new NodeApiException(400, $"requested tag \"{tag}\": tags are written tag:name");
+            }
+
+            if (!asked.Contains(tag))
+            {
+                asked.Add(tag);
+            }
+        }
+
+        if (asked.Count == 0)
+        {
+            return null;
+        }
+
+        if (keyTags is { Count: > 0 })
+        {
+            if (!asked.ToHashSet(StringComparer.Ordinal).SetEquals(keyTags))
+            {
+                Refused(register);
+                var other = asked.FirstOrDefault(t => !keyTags.Contains(t)) ?? keyTags.First(t => !asked.Contains(t));
+                throw new NodeApiException(403, $"requested tags ({string.Join(',', asked)}) do not match the auth key's tags ({string.Join(',', keyTags)}), first at \"{other}\": "
+                    + "a tagged auth key decides the node's tags; advertise exactly the key's tags, none, or use a key with the tags you want");
+            }
+
+            return null;
+        }
+
+        if (asked.ToHashSet(StringComparer.Ordinal).SetEquals(current))
+        {
+            return null;
+        }
+
+        var policy = PolicyLocked();
+        var who = user is null ? "this node" : $"user \"{user}\"";
+        foreach (var tag in asked)
+        {
+            if (!policy.DefinesTag(tag))
+            {
+                Refused(register);
+                throw new NodeApiException(403, $"requested tag \"{tag}\" is not defined in the policy's tagOwners: define it there, or drop it from --advertise-tags");
+            }
+
+            if (!policy.MayOwnTag(tag, user, current))
+            {
+                Refused(register);
+                throw new NodeApiException(403, $"requested tag \"{tag}\" is not permitted: {who} does not own it under the policy's tagOwners; "
+                    + $"add {who} (or a group of theirs) to tagOwners[\"{tag}\"], register with a pre-auth key that carries the tag, or drop it from --advertise-tags");
+            }
+        }
+
+        return asked;
+
+        void Refused(bool registering)
+        {
+            if (registering)
+            {
+                Metrics.Registration("refused");
+            }
+        }
+    }
+
+    /// <summary>Gives the node the granted tags; a tagged node's key does not expire.</summary>
+    private MeshNodeState RetagLocked(MeshNodeState node, IReadOnlyList<string> tags)
+    {
+        var record = _store.GetNode(node.Id)!;
+        _store.UpdateNode(record with { Tags = tags, Expiry = null, KeyExpiryDisabled = true });
+        var updated = RefreshLocked(node.Id);
+        ChangedLocked(topology: true);
+        _logger.LogInformation("Tagged node {Name} ({Id}) with {Tags}, as it asked", updated.Name, updated.Id, string.Join(',', tags));
+        return updated;
+    }
+
+    /// <summary>The key the node presents, if it is a valid one (not yet checked for expiry or use).</summary>
+    private PreAuthKeyRecord? PeekPreAuthKey(string presented) =>
+        PreAuthKeySecrets.TryParse(presented, out var prefix) && _store.GetPreAuthKeyByPrefix(prefix) is { } key && PreAuthKeySecrets.Matches(presented, key.Hash)
+            ? key
+            : null;
+
+    private string? UserNameOf(long userId) => _users.TryGetValue(userId, out var user) ? user.Name : null;
 
     private DateTimeOffset? ExpiryFor(bool tagged, DateTimeOffset now) =>
         tagged || _config.NodeKeyExpiryTime is not { } expiry ? null : now + expiry;
@@ -254,9 +387,17 @@ public sealed partial class MeshState : INodeService
                 throw new NodeApiException(401, $"the node key of {node.Name} expired at {node.Expiry:u}: register again with an auth key");
             }
 
+            // Checked before anything is written: a refused request leaves the node as it is.
+            var retag = GrantedTagsLocked(request.Hostinfo?.RequestTags, node.UserName, node.Tags, keyTags: null, register: false);
             var changed = false;
             var recompile = false;
             SeenLocked(id, now);
+            if (retag is not null)
+            {
+                node = RetagLocked(node, retag);
+                changed = recompile = true;
+            }
+
             var disco = request.DiscoKey?.ToString();
             if (!endpoints.SequenceEqual(node.Endpoints) || request.DiscoKey != node.DiscoKey || request.HomeRelay != node.HomeRelay)
             {

@@ -81,11 +81,6 @@ internal sealed class SidecarInjector
             errors.Add($"{MeshAnnotations.Network}: the pod asks for network \"{network}\", but the injector is set up for \"{_settings.Network.Name}\"");
         }
 
-        if (request.Tags.Count > 0)
-        {
-            warnings.Add($"{MeshAnnotations.Tags} ({string.Join(",", request.Tags)}) is not passed to the agent: mesh-sidecar up cannot request tags yet, so the node gets the tags of its pre-auth key (mesh-operator preauthkeys create --tags …)");
-        }
-
         var mutated = Clone(pod);
         mutated.Spec ??= new V1PodSpec();
         var mutatedSpec = mutated.Spec;

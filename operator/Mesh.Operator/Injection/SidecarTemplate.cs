@@ -80,6 +80,11 @@ internal static class SidecarTemplate
             env.Add(new V1EnvVar { Name = "MESH_ADVERTISE_ROUTES", Value = string.Join(',', request.AdvertiseRoutes) });
         }
 
+        if (request.Tags.Count > 0)
+        {
+            env.Add(new V1EnvVar { Name = "MESH_ADVERTISE_TAGS", Value = string.Join(',', request.Tags) });
+        }
+
         if (request.AdvertiseExitNode)
         {
             env.Add(new V1EnvVar { Name = "MESH_ADVERTISE_EXIT_NODE", Value = "true" });

@@ -37,6 +37,13 @@ public sealed record RegisterRequest
 
     public string? Os { get; init; }
 
+    /// <summary>
+    /// Tags the node asks for (advertise-tags): granted when the node's user owns every one under the policy's
+    /// <c>tagOwners</c>, or, with a tagged auth key, when they are the key's tags; otherwise the registration is refused.
+    /// Empty asks for nothing (a tagged node stays tagged).
+    /// </summary>
+    public IReadOnlyList<string> RequestTags { get; init; } = [];
+
     /// <summary>Ends the node's registration (logout); the other fields are then ignored.</summary>
     public bool Logout { get; init; }
 }
@@ -67,6 +74,12 @@ public sealed record Hostinfo
 
     /// <summary>The node offers to be an exit node (advertises 0.0.0.0/0 and ::/0).</summary>
     public bool AdvertiseExitNode { get; init; }
+
+    /// <summary>
+    /// Tags the node asks for (advertise-tags); when they differ from the node's tags the coordinator re-evaluates them
+    /// against <c>tagOwners</c> and re-tags the node, or refuses the request. Empty asks for nothing.
+    /// </summary>
+    public IReadOnlyList<string> RequestTags { get; init; } = [];
 }
 
 /// <summary>Asks for the node's network map; with <see cref="Stream"/>, keeps the response open and receives every change.</summary>

@@ -8,6 +8,9 @@ internal sealed class AgentOptions
     public required string Hostname { get; init; }
     public IReadOnlyList<string> AdvertiseRoutes { get; init; } = [];
     public bool AdvertiseExitNode { get; init; }
+
+    /// <summary>Tags the node asks the coordinator for (advertise-tags); the policy's tagOwners decide.</summary>
+    public IReadOnlyList<string> AdvertiseTags { get; init; } = [];
     public bool AcceptRoutes { get; init; }
 
     /// <summary>A peer (name, FQDN or mesh IP) to send all non-mesh traffic through; it must be an approved exit node.</summary>

@@ -495,12 +495,12 @@ internal sealed class MeshAgent : IAsyncDisposable
         RegisterResponse response;
         try
         {
-            response = await _control!.RegisterAsync(new RegisterRequest { NodeKey = nodeKey, Hostname = _options.Hostname, Os = "linux" }, cancellationToken).ConfigureAwait(false);
+            response = await _control!.RegisterAsync(new RegisterRequest { NodeKey = nodeKey, Hostname = _options.Hostname, Os = "linux", RequestTags = _options.AdvertiseTags }, cancellationToken).ConfigureAwait(false);
         }
         catch (ControlRequestException e) when (e.Status == 401 && _options.AuthKey is not null)
         {
             _logger.LogDebug("Not registered yet ({Reason}); using the auth key", e.Message);
-            response = await _control!.RegisterAsync(new RegisterRequest { NodeKey = nodeKey, Hostname = _options.Hostname, Os = "linux", AuthKey = _options.AuthKey }, cancellationToken).ConfigureAwait(false);
+            response = await _control!.RegisterAsync(new RegisterRequest { NodeKey = nodeKey, Hostname = _options.Hostname, Os = "linux", AuthKey = _options.AuthKey, RequestTags = _options.AdvertiseTags }, cancellationToken).ConfigureAwait(false);
         }
 
         _logger.LogInformation("Registered as {Name} ({Addresses})", response.Name, string.Join(", ", response.Addresses));
@@ -517,6 +517,7 @@ internal sealed class MeshAgent : IAsyncDisposable
             Os = "linux",
             RoutableIps = _options.AdvertiseRoutes,
             AdvertiseExitNode = _options.AdvertiseExitNode,
+            RequestTags = _options.AdvertiseTags,
         },
         Stream = true,
     };

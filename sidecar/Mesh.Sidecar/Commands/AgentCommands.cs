@@ -72,6 +72,7 @@ internal static class AgentCommands
         var authKey = new Option<string?>("--authkey") { Description = "a pre-auth key, used when this node is not registered yet (MESH_AUTHKEY)", DefaultValueFactory = _ => Env("MESH_AUTHKEY") };
         var hostname = new Option<string?>("--hostname") { Description = "the node's name in the mesh (MESH_HOSTNAME; default: the host name)", DefaultValueFactory = _ => Env("MESH_HOSTNAME") };
         var routes = new Option<string?>("--advertise-routes") { Description = "subnet routes to offer, comma-separated CIDRs (MESH_ADVERTISE_ROUTES)", DefaultValueFactory = _ => Env("MESH_ADVERTISE_ROUTES") };
+        var tags = new Option<string?>("--advertise-tags") { Description = "tags to ask for, comma-separated (tag:a,tag:b); the node's user must own them in the policy's tagOwners (MESH_ADVERTISE_TAGS)", DefaultValueFactory = _ => Env("MESH_ADVERTISE_TAGS") };
         var exitNode = new Option<bool>("--advertise-exit-node") { Description = "offer to be an exit node (MESH_ADVERTISE_EXIT_NODE)", DefaultValueFactory = _ => Flag("MESH_ADVERTISE_EXIT_NODE") };
         var useExitNode = new Option<string?>("--exit-node") { Description = "send all non-mesh traffic through this peer (name, FQDN or mesh IP), an approved exit node (MESH_EXIT_NODE)", DefaultValueFactory = _ => Env("MESH_EXIT_NODE") };
         var acceptRoutes = new Option<bool>("--accept-routes") { Description = "route to other nodes' approved subnet routes (MESH_ACCEPT_ROUTES)", DefaultValueFactory = _ => Flag("MESH_ACCEPT_ROUTES") };
@@ -85,7 +86,7 @@ internal static class AgentCommands
         var verbose = new Option<bool>("--verbose", "-v") { Description = "log debug messages" };
         var command = new Command("up", "run the node agent in the foreground: join the mesh and keep the tunnels up")
         {
-            loginServer, authKey, hostname, routes, exitNode, useExitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, metricsPort, verbose,
+            loginServer, authKey, hostname, routes, tags, exitNode, useExitNode, acceptRoutes, tun, state, port, socket, acceptDns, resolvConf, metricsPort, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -108,6 +109,21 @@ internal static class AgentCommands
                 advertised.Add(route);
             }
 
+            var advertisedTags = new List<string>();
+            foreach (var tag in (parse.GetValue(tags) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!tag.StartsWith("tag:", StringComparison.Ordinal) || tag.Length == 4)
+                {
+                    Console.Error.WriteLine($"mesh-sidecar up: --advertise-tags \"{tag}\": tags are written tag:name");
+                    return 2;
+                }
+
+                if (!advertisedTags.Contains(tag))
+                {
+                    advertisedTags.Add(tag);
+                }
+            }
+
             var exitVia = parse.GetValue(useExitNode) is { Length: > 0 } via ? via.Trim() : null;
             if (exitVia is not null && parse.GetValue(exitNode))
             {
@@ -122,6 +138,7 @@ internal static class AgentCommands
                 Hostname = parse.GetValue(hostname) ?? Environment.MachineName,
                 AdvertiseRoutes = advertised,
                 AdvertiseExitNode = parse.GetValue(exitNode),
+                AdvertiseTags = advertisedTags,
                 AcceptRoutes = parse.GetValue(acceptRoutes),
                 ExitNode = exitVia,
                 Tun = parse.GetValue(tun)!,

@@ -119,10 +119,10 @@ public sealed class InjectCommandTests
     [Fact]
     public async Task Warnings_GoToStandardErrorAndTheOutputStillComes()
     {
-        var tagged = Deployment.Replace("metadata: {labels: {app: web}}", "metadata: {labels: {app: web}, annotations: {mesh.meshoperator.io/tags: \"tag:web\"}}", StringComparison.Ordinal);
-        var result = await RunAsync(["inject", "-f", "-", "--login-server", LoginServer, "--cluster-dns", "10.96.0.10"], stdin: tagged);
+        var hostDns = Deployment.Replace("containers: [{name: web, image: nginx}]", "dnsPolicy: Default\n      containers: [{name: web, image: nginx}]", StringComparison.Ordinal);
+        var result = await RunAsync(["inject", "-f", "-", "--login-server", LoginServer, "--cluster-dns", "10.96.0.10"], stdin: hostDns);
         Assert.Equal(0, result.Exit);
-        Assert.StartsWith("warning: document 1 (Deployment shop/web): spec.template: mesh.meshoperator.io/tags", result.Err, StringComparison.Ordinal);
+        Assert.StartsWith("warning: document 1 (Deployment shop/web): spec.template: dnsPolicy Default", result.Err, StringComparison.Ordinal);
         Assert.Contains("mesh-sidecar", result.Out, StringComparison.Ordinal);
     }
 

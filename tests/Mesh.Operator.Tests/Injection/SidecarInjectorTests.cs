@@ -154,6 +154,7 @@ public sealed class SidecarInjectorTests
         Assert.False(env.ContainsKey("MESH_ADVERTISE_ROUTES"));
         Assert.False(env.ContainsKey("MESH_ADVERTISE_EXIT_NODE"));
         Assert.False(env.ContainsKey("MESH_ACCEPT_ROUTES"));
+        Assert.False(env.ContainsKey("MESH_ADVERTISE_TAGS"));
     }
 
     [Theory]
@@ -286,11 +287,12 @@ public sealed class SidecarInjectorTests
     }
 
     [Fact]
-    public void Inject_Tags_InjectedWithAWarning()
+    public void Inject_Tags_BecomeTheAgentsRequestedTagsWithoutAWarning()
     {
         var result = Injector().Inject(Pod((MeshAnnotations.Tags, "tag:web, tag:prod")), Context());
         Assert.Equal(InjectionOutcome.Injected, result.Outcome);
-        Assert.Contains("tag:web,tag:prod", Assert.Single(result.Messages));
+        Assert.Empty(result.Messages);
+        Assert.Equal("tag:web,tag:prod", Env(result)["MESH_ADVERTISE_TAGS"].Value);
     }
 
     [Fact]
