@@ -148,6 +148,38 @@ public sealed class MeshPolicyTests
         Assert.Null(metrics.Value("mesh_dropped_packets_total", ("reason", "Filtered")));
     }
 
+    [Fact]
+    public async Task AgentsAskingForTheirTags_AreTagged_AndThePolicyAppliesToThemAsTheTags()
+    {
+        Requirements.SkipUnlessNetworkTestsCanRun();
+        await using var lab = await MeshLab.StartAsync();
+        var policy = Path.Combine(lab.Directory, "policy.hujson");
+        await File.WriteAllTextAsync(policy, """
+            {
+              "tagOwners": {"tag:a": ["alice@example.com"], "tag:b": ["alice@example.com"]},
+              "acls": [{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:5432"]}],
+            }
+            """, Token);
+        var key = await lab.CreateKeyAsync("alice");
+        await lab.OperatorAsync("policy", "set", "--file", policy);
+
+        // alice's key carries no tags: the nodes ask for them, and alice owns both.
+        var a = await lab.AddNodeAsync("a", key, "--advertise-tags", "tag:a");
+        var b = await lab.AddNodeAsync("b", key, "--advertise-tags", "tag:b");
+        await lab.WaitForFullMeshAsync();
+
+        using var nodes = System.Text.Json.JsonDocument.Parse(await lab.OperatorAsync("nodes", "list", "-o", "json"));
+        var tags = nodes.RootElement.EnumerateArray().ToDictionary(
+            n => n.GetProperty("name").GetString()!,
+            n => string.Join(',', n.GetProperty("tags").EnumerateArray().Select(t => t.GetString())));
+        Assert.Equal("tag:a", tags["a"]);
+        Assert.Equal("tag:b", tags["b"]);
+
+        Assert.True(await CanConnectAsync(a, b, 5432), "tag:a → tag:b:5432 is allowed by the policy but did not connect");
+        Assert.False(await CanConnectAsync(a, b, 22), "tag:a → tag:b:22 connected although the policy allows only 5432");
+        Assert.False(await CanConnectAsync(b, a, 5432), "tag:b → tag:a:5432 connected although the policy allows only a → b");
+    }
+
     /// <summary>A TCP connection from one node to a listener on another, through the mesh.</summary>
     private static async Task<bool> CanConnectAsync(MeshNode from, MeshNode to, int port)
     {
