@@ -387,8 +387,15 @@ public sealed partial class MeshState : INodeService
                 throw new NodeApiException(401, $"the node key of {node.Name} expired at {node.Expiry:u}: register again with an auth key");
             }
 
-            // Checked before anything is written: a refused request leaves the node as it is.
-            var retag = GrantedTagsLocked(request.Hostinfo?.RequestTags, node.UserName, node.Tags, keyTags: null, register: false);
+            // Checked before anything is written: a refused request leaves the node as it is. Only a
+            // request that changed is evaluated: tags an admin set since (`nodes tag`) are not undone
+            // by the agent asking again for what it asked before.
+            var requestedTags = request.Hostinfo?.RequestTags ?? [];
+            var requestKey = string.Join(',', requestedTags.Order(StringComparer.Ordinal));
+            var retag = _requestedTags.TryGetValue(id, out var lastRequest) && lastRequest == requestKey
+                ? null
+                : GrantedTagsLocked(requestedTags, node.UserName, node.Tags, keyTags: null, register: false);
+            _requestedTags[id] = requestKey;
             var changed = false;
             var recompile = false;
             SeenLocked(id, now);

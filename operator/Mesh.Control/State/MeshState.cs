@@ -54,6 +54,9 @@ public sealed partial class MeshState : IDisposable
 
     // Last seen (docs/coordinator.md, "Last seen"): kept here, written to the store in batches.
     private readonly Dictionary<long, DateTimeOffset> _seen = [];
+
+    /// <summary>The tags each node last asked for in a map request (re-evaluated only when that changes).</summary>
+    private readonly Dictionary<long, string> _requestedTags = [];
     private readonly HashSet<long> _seenUnwritten = [];
     private bool _seenDisconnected;
     private DateTimeOffset _seenWrittenAt;
@@ -483,6 +486,7 @@ public sealed partial class MeshState : IDisposable
         _store.DeleteNode(node.Id);
         _seen.Remove(node.Id);
         _seenUnwritten.Remove(node.Id);
+        _requestedTags.Remove(node.Id);
         UnindexLocked(_nodes.TryGetValue(node.Id, out var current) ? current : node);
         if (node.IPv4 is not null)
         {

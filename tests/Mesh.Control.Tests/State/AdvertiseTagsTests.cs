@@ -118,6 +118,28 @@ public sealed class AdvertiseTagsTests : IDisposable
     }
 
     [Fact]
+    public async Task AdminRetag_IsNotUndone_ByTheAgentAskingAgainForWhatItAskedBefore()
+    {
+        await _harness.Admin.SetPolicyAsync(Policy, Token);
+        var db = NewNode("db");
+        var response = await RegisterAsync(db, await KeyAsync("alice"), "tag:db");
+        await MapAsync(db, "tag:db");
+        Assert.Equal(["tag:db"], (await _harness.Admin.GetNodeAsync(response.NodeId, Token)).Tags);
+
+        // An admin retags the node; the agent's next map requests still carry its flag.
+        await _harness.Admin.SetNodeTagsAsync(response.NodeId, ["tag:replica"], Token);
+        await MapAsync(db, "tag:db");
+        await MapAsync(db, "tag:db");
+        Assert.Equal(["tag:replica"], (await _harness.Admin.GetNodeAsync(response.NodeId, Token)).Tags);
+
+        // A changed flag is a new request and is evaluated: dropping it changes nothing, asking again does.
+        await MapAsync(db);
+        Assert.Equal(["tag:replica"], (await _harness.Admin.GetNodeAsync(response.NodeId, Token)).Tags);
+        await MapAsync(db, "tag:db");
+        Assert.Equal(["tag:db"], (await _harness.Admin.GetNodeAsync(response.NodeId, Token)).Tags);
+    }
+
+    [Fact]
     public async Task LaterRegistration_OfTheSameMachine_WithOtherTags_ReTags()
     {
         await _harness.Admin.SetPolicyAsync(Policy, Token);
