@@ -26,7 +26,7 @@ internal sealed class AgentMetrics : IDisposable
     {
         _healthy = healthy;
         _meter.CreateObservableGauge("mesh_peers", () => device.Engine.Peers.Count, description: "Peers in this node's map");
-        _meter.CreateObservableGauge("mesh_peers_relayed", () => device.Engine.Peers.Count(p => device.PathOf(p.PublicKey) == "relay"), description: "Peers reached through the relay");
+        _meter.CreateObservableGauge("mesh_peers_relayed", () => device.Engine.Peers.Count(p => device.IsRelayed(p.PublicKey)), description: "Peers reached through the relay");
         _meter.CreateObservableGauge("mesh_peers_with_session", () => device.Engine.Peers.Count(p => p.CurrentKeypair is not null), description: "Peers with a completed handshake");
         _meter.CreateObservableCounter("mesh_udp_datagrams", () =>
         {

@@ -118,21 +118,26 @@ public sealed class MeshPolicyTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
+    /// <summary>Only tag:a may reach tag:b, and only on 5432; alice owns both tags.</summary>
+    private static async Task SetOnlyAToB5432PolicyAsync(MeshLab lab)
+    {
+        var policy = Path.Combine(lab.Directory, "policy.hujson");
+        await File.WriteAllTextAsync(policy, """
+            {
+              "tagOwners": {"tag:a": ["alice@example.com"], "tag:b": ["alice@example.com"]},
+              "acls": [{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:5432"]}],
+            }
+            """, Token);
+        await lab.OperatorAsync("policy", "set", "--file", policy);
+    }
+
     [Fact]
     public async Task PolicyAllowingOnlyAToB5432_OpensExactlyThat()
     {
         Requirements.SkipUnlessNetworkTestsCanRun();
         await using var lab = await MeshLab.StartAsync();
-        var policy = Path.Combine(lab.Directory, "policy.hujson");
-        await File.WriteAllTextAsync(policy, """
-            {
-              "tagOwners": {"tag:a": ["alice@example.com"], "tag:b": ["alice@example.com"]},
-              // Only A may reach B, and only on 5432.
-              "acls": [{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:5432"]}],
-            }
-            """, Token);
         await lab.CreateKeyAsync("alice");
-        await lab.OperatorAsync("policy", "set", "--file", policy);
+        await SetOnlyAToB5432PolicyAsync(lab);
         var a = await lab.AddNodeAsync("a", await lab.CreateKeyAsync("alice", "tag:a"));
         var b = await lab.AddNodeAsync("b", await lab.CreateKeyAsync("alice", "tag:b"));
         await lab.WaitForFullMeshAsync();
@@ -153,15 +158,8 @@ public sealed class MeshPolicyTests
     {
         Requirements.SkipUnlessNetworkTestsCanRun();
         await using var lab = await MeshLab.StartAsync();
-        var policy = Path.Combine(lab.Directory, "policy.hujson");
-        await File.WriteAllTextAsync(policy, """
-            {
-              "tagOwners": {"tag:a": ["alice@example.com"], "tag:b": ["alice@example.com"]},
-              "acls": [{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:5432"]}],
-            }
-            """, Token);
         var key = await lab.CreateKeyAsync("alice");
-        await lab.OperatorAsync("policy", "set", "--file", policy);
+        await SetOnlyAToB5432PolicyAsync(lab);
 
         // alice's key carries no tags: the nodes ask for them, and alice owns both.
         var a = await lab.AddNodeAsync("a", key, "--advertise-tags", "tag:a");
